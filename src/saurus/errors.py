@@ -1,0 +1,23 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits 2."""
+
+from __future__ import annotations
+
+
+class SaurusError(Exception):
+    """Base class: something the user can fix (bad file, bad option, unknown character)."""
+
+
+class DataError(SaurusError):
+    """The training or evaluation data cannot be used (missing, empty, not UTF-8)."""
+
+
+class VocabularyError(SaurusError):
+    """Text holds a character the model has never seen."""
+
+
+class ModelFileError(SaurusError):
+    """A model file is missing, truncated, corrupt or not a saurus model."""
+
+
+class OptionError(SaurusError):
+    """An option is out of range (a zero hidden size, a negative count)."""

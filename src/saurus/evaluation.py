@@ -1,0 +1,87 @@
+"""Teacher-forced scoring: how many nats a model spends per character of some text.
+
+    loss = -(1/N) sum_t log p(c_t | c_<t)        bits/char = loss / ln 2
+    perplexity = exp(loss)
+
+Lines: every name is scored from the start token, end token included. Stream: the
+whole text is one sequence from the start token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from saurus.corpus import Corpus, LinesCorpus
+from saurus.protocol import START, SequenceModel
+
+
+@dataclass(frozen=True)
+class LossReport:
+    total_nats: float
+    chars: int
+
+    @property
+    def nats(self) -> float:
+        """Mean loss in nats per character."""
+        return self.total_nats / self.chars
+
+    @property
+    def bits(self) -> float:
+        return self.nats / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nats)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.nats:.4f} nats/char, {self.bits:.4f} bits/char, "
+            f"perplexity {self.perplexity:.3f} over {self.chars} characters"
+        )
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log p = z - max z - log sum exp(z - max z), over the last axis."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def sequence_log_probs(model: SequenceModel, sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """Sum of log p(target) for each target sequence, all scored in one padded batch.
+    Each row reads START, t_0, ..., t_{n-2} and predicts t_0, ..., t_{n-1}."""
+    batch = len(sequences)
+    length = max(len(s) for s in sequences)
+    targets = np.full((batch, length), -1, dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        targets[row, : len(seq)] = seq
+    rows = np.arange(batch)
+    totals = np.zeros(batch)
+    state = model.start(batch)
+    inputs = np.full(batch, START, dtype=np.int64)
+    for t in range(length):
+        logits, state = model.step(state, inputs)
+        live = targets[:, t] >= 0
+        logp = log_softmax(logits)[rows, np.maximum(targets[:, t], 0)]
+        totals += np.where(live, logp, 0.0)
+        inputs = np.maximum(targets[:, t], 0)
+    return totals
+
+
+def targets_of(model: SequenceModel, corpus: Corpus) -> list[np.ndarray]:
+    """The target sequences the model is scored on: names + end token, or the whole text."""
+    encoded = corpus.encode(model.vocab)
+    if isinstance(corpus, LinesCorpus):
+        eos = np.array([model.vocab.eos_id])
+        return [np.concatenate([ids, eos]) for ids in encoded]
+    return encoded
+
+
+def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:
+    """Mean negative log-likelihood per character of `corpus` under `model`."""
+    sequences = targets_of(model, corpus)
+    total = -float(sequence_log_probs(model, sequences).sum())
+    return LossReport(total, sum(len(s) for s in sequences))

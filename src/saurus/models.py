@@ -1,0 +1,32 @@
+"""Saving and loading models of every kind through one file format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from saurus.checkpoint import load_model_file, save_model_file
+from saurus.classic import ClassicRNN
+from saurus.errors import ModelFileError
+from saurus.protocol import SequenceModel
+
+MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN}
+
+
+def save(model: SequenceModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
+    """Write `model` (and `extra` metadata, e.g. training figures) to `path` atomically."""
+    meta, arrays = model.to_file()
+    save_model_file(path, {**meta, **(extra or {})}, arrays)
+
+
+def load(path: str | Path) -> SequenceModel:
+    """Load a model file written by `save`; a foreign or damaged file is a ModelFileError."""
+    record = load_model_file(path)
+    kind = record.meta.get("kind")
+    cls = MODEL_KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ModelFileError(f"{path} holds a model of unknown kind {kind!r}")
+    try:
+        return cls.from_file(record.meta, record.arrays)
+    except ModelFileError as err:
+        raise ModelFileError(f"{path} is damaged: {err}") from None

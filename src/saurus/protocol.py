@@ -1,0 +1,33 @@
+"""What every saurus model offers to sampling, scoring and saving.
+
+A model reads one token per step for a batch of sequences:
+    logits_t, state_t = step(state_{t-1}, ids_{t-1})
+where ids is an int array (B,) and START (-1) marks the start of a sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from saurus.corpus import Mode
+from saurus.vocab import Vocab
+
+START = -1
+
+
+class SequenceModel(Protocol):
+    kind: ClassVar[str]
+    vocab: Vocab
+    mode: Mode
+    lowercase: bool
+
+    def start(self, batch: int) -> Any:
+        """The state before the first token of `batch` sequences."""
+
+    def step(self, state: Any, ids: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Feed ids (B,) (START for the start token); return logits (B, V) and the new state."""
+
+    def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Metadata and arrays for a model file."""

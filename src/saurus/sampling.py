@@ -1,0 +1,103 @@
+"""Generation: many names at once, or a stretch of text, with temperature and a prefix.
+
+    p = softmax(logits / T)      (T < 1: safer, T > 1: wilder)
+
+Draws come from the numpy Generator passed in, so a seed gives the same output again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from saurus.corpus import normalise
+from saurus.errors import OptionError, VocabularyError
+from saurus.protocol import START, SequenceModel
+from saurus.vocab import EOS
+
+DEFAULT_MAX_LEN = 50
+
+
+def check_temperature(temperature: float) -> None:
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise OptionError(f"the temperature must be a positive number, got {temperature}")
+
+
+def draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """One sample per row of logits (B, V) from softmax(logits / T), by inverse CDF."""
+    z = logits / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    cdf = np.cumsum(p, axis=1)
+    u = rng.random(len(logits))[:, None] * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=1), logits.shape[1] - 1)
+
+
+def prepare_prefix(model: SequenceModel, prefix: str) -> np.ndarray:
+    """The model's normalisation applied to the prefix, then encoded; errors name the culprit."""
+    prefix = normalise(prefix, lowercase=model.lowercase)
+    if model.mode == "lines" and EOS in prefix:
+        raise VocabularyError("a name prefix must be a single line (it holds a newline)")
+    model.vocab.check(prefix, "the prefix")
+    return model.vocab.encode(prefix)
+
+
+def warm_up(model: SequenceModel, batch: int, prefix_ids: np.ndarray) -> tuple[np.ndarray, object]:
+    """Feed START and the prefix to `batch` copies; return the logits for what follows."""
+    state = model.start(batch)
+    logits, state = model.step(state, np.full(batch, START, dtype=np.int64))
+    for i in prefix_ids:
+        logits, state = model.step(state, np.full(batch, i, dtype=np.int64))
+    return logits, state
+
+
+def generate_lines(
+    model: SequenceModel,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    prefix: str = "",
+    max_len: int = DEFAULT_MAX_LEN,
+) -> list[str]:
+    """`n` names, each the prefix plus characters drawn until the end token or `max_len`
+    characters in all (a name cut at max_len is kept as it is)."""
+    if n <= 0:
+        raise OptionError(f"the number of samples must be positive, got {n}")
+    check_temperature(temperature)
+    prefix_ids = prepare_prefix(model, prefix)
+    if max_len <= len(prefix_ids):
+        raise OptionError(f"--max-len ({max_len}) must exceed the prefix length ({len(prefix_ids)})")
+    eos = model.vocab.eos_id
+    logits, state = warm_up(model, n, prefix_ids)
+    out = np.full((n, max_len - len(prefix_ids)), -1, dtype=np.int64)
+    done = np.zeros(n, dtype=bool)
+    for t in range(out.shape[1]):
+        ids = draw(logits, temperature, rng)
+        done |= ids == eos
+        if done.all():
+            break
+        out[:, t] = np.where(done, -1, ids)
+        logits, state = model.step(state, ids)
+    head = model.vocab.decode(prefix_ids)
+    return [head + model.vocab.decode(row[row >= 0]) for row in out]
+
+
+def generate_text(
+    model: SequenceModel,
+    length: int,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    prefix: str = "",
+) -> str:
+    """The prefix followed by `length` drawn characters."""
+    if length <= 0:
+        raise OptionError(f"the length must be positive, got {length}")
+    check_temperature(temperature)
+    prefix_ids = prepare_prefix(model, prefix)
+    logits, state = warm_up(model, 1, prefix_ids)
+    drawn = []
+    for _ in range(length):
+        ids = draw(logits, temperature, rng)
+        drawn.append(int(ids[0]))
+        logits, state = model.step(state, ids)
+    return model.vocab.decode(prefix_ids) + model.vocab.decode(drawn)

@@ -47,9 +47,10 @@ def load_model_file(path: str | Path) -> ModelFile:
         raise ModelFileError(f"{path} is not a file")
     not_ours = f"{path} is not a saurus model file"
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFileError(not_ours)
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{not_ours} (it holds a bare array, not a model archive)")
+        with archive:
             contents = {name: archive[name] for name in archive.files}
     except ModelFileError:
         raise

@@ -220,7 +220,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         dino_names=args.names,
         every=args.every,
     ):
-        print(block.format(), flush=True)
+        print(block.format(), end="", flush=True)
     say(f"{args.iterations} iterations in {time.perf_counter() - start:.1f} s")
     return 0
 

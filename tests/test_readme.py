@@ -1,0 +1,35 @@
+"""The README stays true: its two commands are what CI runs, and its Python example works."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def code_blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_starts_with_the_commands_ci_runs() -> None:
+    install, test = code_blocks("bash")[0].strip().splitlines()
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert install in ci and test in ci
+    assert ci.index(install) < ci.index(test)
+
+
+def test_readme_python_example_runs(
+    dinos_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    example = code_blocks("python")[0].replace("../shared/data/dinos.txt", str(dinos_path))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert "nats/char" in printed[0]
+    names = eval(printed[1])  # the printed list of names
+    assert len(names) == 5 and all(n.startswith("tyr") for n in names)
+    assert (tmp_path / "dinos.saurus").is_file()

@@ -1,0 +1,69 @@
+"""Training the classic model through the API."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import NAMES
+
+from saurus.errors import OptionError
+from saurus.training import Progress, TrainConfig, train_file, train_text
+
+TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nyara\nzeno\n"
+
+
+def test_training_lowers_the_validation_loss_below_uniform() -> None:
+    result = train_text(TEXT, TrainConfig(hidden=16, iterations=3000, lr=0.02, val_fraction=0.25))
+    uniform = math.log(result.model.vocab.size)
+    assert result.val is not None and result.val.nats < uniform - 0.5
+    assert result.iterations_done == 3000 and not result.interrupted
+    assert result.history[-1].train_nats < result.history[0].train_nats
+
+
+def test_same_seed_same_model_and_split_seed_moves_the_split() -> None:
+    cfg = TrainConfig(hidden=8, iterations=200, seed=4)
+    a, b = train_text(TEXT, cfg), train_text(TEXT, cfg)
+    for key in a.model.params:
+        np.testing.assert_array_equal(a.model.params[key], b.model.params[key])
+    c = train_text(TEXT, TrainConfig(hidden=8, iterations=200, seed=4, split_seed=1))
+    assert c.val != a.val
+
+
+def test_stream_training_learns() -> None:
+    text = "to be or not to be, that is the question. " * 40
+    result = train_text(text, TrainConfig(mode="stream", hidden=32, iterations=600))
+    assert result.val is not None and result.val.nats < 1.0
+
+
+def test_ctrl_c_returns_the_model_trained_so_far() -> None:
+    def interrupt(p: Progress) -> None:
+        if p.iteration >= 40:
+            raise KeyboardInterrupt
+
+    result = train_text(TEXT, TrainConfig(hidden=8, iterations=1000, report_every=20), interrupt)
+    assert result.interrupted and result.iterations_done == 40
+    assert result.val is not None  # the partial model is still evaluated
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(hidden=0),
+        TrainConfig(iterations=-1),
+        TrainConfig(lr=0.0),
+        TrainConfig(seq_len=0),
+        TrainConfig(mode="words"),
+    ],  # type: ignore[arg-type]
+)
+def test_bad_configs_are_option_errors(cfg: TrainConfig) -> None:
+    with pytest.raises(OptionError):
+        train_text(TEXT, cfg)
+
+
+def test_dinos_reaches_the_classic_quality(dinos_path: Path) -> None:
+    """10000 names of per-example SGD already beat a uniform guess by a wide margin."""
+    result = train_file(dinos_path, TrainConfig(iterations=10000, lowercase=True))
+    assert result.val is not None and result.val.nats < 2.1

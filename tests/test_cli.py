@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from helpers import NAMES, tiny_lines_model
 
 from saurus import models
+from saurus.checkpoint import load_model_file
 from saurus.cli import main
 from saurus.corpus import LinesCorpus
 from saurus.evaluation import evaluate
@@ -161,6 +163,32 @@ def test_reproduce_with_explicit_data_and_options(dinos_path: Path) -> None:
         "Iteration: 2",
     ]
     assert all(len(b.splitlines()) == 3 for b in blocks if b)
+
+
+def test_ctrl_c_saves_the_model_trained_so_far(names_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.saurus"
+    args = ["train", names_file, "-o", out, "--iterations", "10000000", "--report-every", "100"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "saurus", *map(str, args)], stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the first report: a checkpoint is already on disk
+        assert first.startswith("iteration"), first
+        assert out.is_file()
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 130
+    assert "interrupted after" in rest and "Traceback" not in rest
+    meta = load_model_file(out).meta["training"]
+    assert meta["interrupted"] is True and 100 <= meta["iterations"] < 10000000
+    models.load(out)
+
+
+def test_sample_into_a_closed_pipe_is_quiet(model_file: Path) -> None:
+    pipeline = f'"{sys.executable}" -m saurus sample "{model_file}" -n 100000 --seed 0 | head -n 1'
+    result = subprocess.run(pipeline, shell=True, capture_output=True, text=True, timeout=120)
+    assert len(result.stdout.splitlines()) == 1 and result.stderr == ""
 
 
 # --- every error a user can cause ends in one line and exit status 2 ---

@@ -17,7 +17,14 @@ from saurus.gradcheck import numerical_gradient, relative_error
 from saurus.reference.activations import softmax
 
 TOL = 1e-7
-N_X, N_A, N_Y, M, T = 3, 4, 5, 3, 4
+N_X, N_A, N_Y, M, T = 3, 4, 5, 3, 4  # the cell tests' shapes
+
+
+def random_shapes(count: int, seed: int = 2024) -> list[tuple[int, int, int, int, int]]:
+    """(n_x, n_a, n_y, m, T) drawn at random, always with m > 1 and T > 1."""
+    rng = np.random.default_rng(seed)
+    return [tuple(int(v) for v in rng.integers([1, 1, 2, 2, 2], [6, 7, 7, 5, 6])) for _ in range(count)]
+
 
 GATES = {
     "rnn": ("Wax", "Waa", "ba"),
@@ -26,17 +33,19 @@ GATES = {
 }
 
 
-def make_params(kind: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_params(
+    kind: str, rng: np.random.Generator, n_x: int = N_X, n_a: int = N_A, n_y: int = N_Y
+) -> dict[str, np.ndarray]:
     p: dict[str, np.ndarray] = {}
     for name in GATES[kind]:
         if name.startswith("b"):
-            p[name] = rng.normal(size=(N_A, 1))
+            p[name] = rng.normal(size=(n_a, 1))
         elif kind == "rnn":
-            p[name] = rng.normal(size=(N_A, N_X if name == "Wax" else N_A))
+            p[name] = rng.normal(size=(n_a, n_x if name == "Wax" else n_a))
         else:
-            p[name] = rng.normal(size=(N_A, N_A + N_X)) * 0.7
+            p[name] = rng.normal(size=(n_a, n_a + n_x)) * 0.7
     head = ("Wya", "by") if kind == "rnn" else ("Wy", "by")
-    p[head[0]], p[head[1]] = rng.normal(size=(N_Y, N_A)), rng.normal(size=(N_Y, 1))
+    p[head[0]], p[head[1]] = rng.normal(size=(n_y, n_a)), rng.normal(size=(n_y, 1))
     return p
 
 
@@ -68,13 +77,15 @@ def run_sequence(kind: str, x: np.ndarray, a0: np.ndarray, p: dict[str, np.ndarr
     return out[0], out[1], out[-1]  # a, y, caches
 
 
+@pytest.mark.parametrize("shape", random_shapes(3))
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-def test_sequence_backward_matches_central_differences(kind: str) -> None:
-    rng = np.random.default_rng(7)
-    x, a0 = rng.normal(size=(N_X, M, T)), rng.normal(size=(N_A, M))
-    p = make_params(kind, rng)
-    read_out = rng.normal(size=(N_A, M, T))
-    targets = rng.integers(0, N_Y, size=(M, T))
+def test_sequence_backward_matches_central_differences(kind: str, shape: tuple[int, ...]) -> None:
+    n_x, n_a, n_y, m, steps = shape
+    rng = np.random.default_rng(sum(shape))
+    x, a0 = rng.normal(size=(n_x, m, steps)), rng.normal(size=(n_a, m))
+    p = make_params(kind, rng, n_x, n_a, n_y)
+    read_out = rng.normal(size=(n_a, m, steps))
+    targets = rng.integers(0, n_y, size=(m, steps))
 
     def loss() -> float:
         a, y, _ = run_sequence(kind, x, a0, p)
@@ -181,3 +192,11 @@ def test_softmax_is_a_distribution_per_column() -> None:
     s = softmax(z)
     np.testing.assert_allclose(s.sum(axis=0), [1.0, 1.0])
     np.testing.assert_allclose(s[:, 0], s[:, 1])
+
+
+def test_numerical_gradient_is_exact_on_a_polynomial() -> None:
+    """The stencil is exact for polynomials up to degree 4: d/dw (w^4 + 3w^2) = 4w^3 + 6w."""
+    w = np.array([0.5, -1.5, 2.0])
+    grad = numerical_gradient(lambda: float((w**4 + 3 * w**2).sum()), w)
+    np.testing.assert_allclose(grad, 4 * w**3 + 6 * w, rtol=1e-9)
+    np.testing.assert_array_equal(w, [0.5, -1.5, 2.0])  # restored

@@ -24,7 +24,11 @@ def test_vocab_is_sorted_distinct_chars_with_eos_first_for_names() -> None:
 
 
 def test_dinosaur_vocabulary_has_27_entries(dinos_path: Path) -> None:
-    vocab = LinesCorpus.from_text(read_text(dinos_path), lowercase=True).vocab()
+    text = read_text(dinos_path)
+    assert len(text) == 19909
+    corpus = LinesCorpus.from_text(text, lowercase=True)
+    assert len(corpus.examples) == 1536
+    vocab = corpus.vocab()
     assert vocab.chars == tuple("\nabcdefghijklmnopqrstuvwxyz")
     assert vocab.char_to_ix()["a"] == 1 and vocab.ix_to_char()[26] == "z"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import numpy as np
 from saurus import __version__, models
 from saurus.corpus import MODES, make_corpus, read_text
 from saurus.datasets import dataset_path
-from saurus.errors import OptionError, SaurusError
+from saurus.errors import SaurusError
 from saurus.evaluation import evaluate
 from saurus.reference.name_model import classic_training_run
 from saurus.sampling import DEFAULT_MAX_LEN, generate_lines, generate_text
@@ -103,6 +104,11 @@ def build_parser() -> Parser:
     p.add_argument(
         "--split-seed", type=int_value, default=42, help="seed of the validation split (default: 42)"
     )
+    p.add_argument(
+        "--report-every",
+        type=positive_int,
+        help="print progress and save a checkpoint to the output every N iterations (default: 10 per run)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(run=cmd_train)
 
@@ -159,6 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         split_seed=args.split_seed,
         seq_len=args.seq_len,
+        report_every=args.report_every or 0,
     )
 
     def show(p: Progress) -> None:
@@ -168,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"train {p.train_nats:.4f} nats/char  {p.chars_per_second:,.0f} chars/s"
             )
 
-    result = train_file(args.file, config, show)
+    result = train_file(args.file, config, show, checkpoint=args.output)
     models.save(result.model, args.output, extra={"training": result.summary()})
     what = "names" if args.mode == "lines" else "characters"
     val = f"validation {result.val}" if result.val else "no validation split"
@@ -209,8 +216,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     text = read_text(path).lower()
     examples = [line.strip() for line in text.split("\n")]
     vocab = Vocab.from_text(text, with_eos=True)
-    if args.names > 50:
-        raise OptionError("--names must be at most 50")
     start = time.perf_counter()
     for block in classic_training_run(
         examples,
@@ -236,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"saurus {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        # the reader went away (`saurus sample ... | head`): silence the final flush as well
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 

@@ -17,6 +17,7 @@ from saurus.classic import ClassicRNN
 from saurus.corpus import Corpus, LinesCorpus, Mode, make_corpus, read_text
 from saurus.errors import OptionError
 from saurus.evaluation import LossReport, evaluate
+from saurus.models import save
 
 # Measured defaults per corpus kind for the classic model (see the README).
 CLASSIC_DEFAULTS: dict[str, dict[str, float]] = {
@@ -91,6 +92,7 @@ class TrainResult:
             "val_fraction": self.config.val_fraction,
             "split_seed": self.config.split_seed,
             "val_nats_per_char": None if self.val is None else self.val.nats,
+            "complete": not self.interrupted,
         }
 
 
@@ -102,10 +104,14 @@ def split_corpus(corpus: Corpus, config: TrainConfig) -> tuple[Corpus, Corpus | 
 
 
 def train_text(
-    text: str, config: TrainConfig, on_progress: Callable[[Progress], None] | None = None
+    text: str,
+    config: TrainConfig,
+    on_progress: Callable[[Progress], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train the classic model on `text`; the vocabulary covers the whole text, so the
-    validation split never holds an unknown character."""
+    validation split never holds an unknown character. With `checkpoint`, the model is
+    saved there (atomically) at every report, so a crash loses at most one interval."""
     cfg = config.resolved()
     corpus = make_corpus(text, cfg.mode, lowercase=cfg.lowercase)
     vocab = corpus.vocab()
@@ -135,6 +141,8 @@ def train_text(
                     window_chars / max(now - last_time, 1e-9),
                 )
                 history.append(report)
+                if checkpoint is not None:
+                    save(model, checkpoint, extra={"training": {"iterations": done, "complete": False}})
                 if on_progress is not None:
                     on_progress(report)
                 window_nats, window_chars, last_time = 0.0, 0, now
@@ -151,6 +159,9 @@ def train_text(
 
 
 def train_file(
-    path: str | Path, config: TrainConfig, on_progress: Callable[[Progress], None] | None = None
+    path: str | Path,
+    config: TrainConfig,
+    on_progress: Callable[[Progress], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
-    return train_text(read_text(path), config, on_progress)
+    return train_text(read_text(path), config, on_progress, checkpoint)

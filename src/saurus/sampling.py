@@ -31,8 +31,12 @@ def draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> np
     return np.minimum((cdf <= u).sum(axis=1), logits.shape[1] - 1)
 
 
-def prepare_prefix(model: SequenceModel, prefix: str) -> np.ndarray:
-    """The model's normalisation applied to the prefix, then encoded; errors name the culprit."""
+def check_request(model: SequenceModel, count: int, what: str, temperature: float, prefix: str) -> np.ndarray:
+    """Check a generation request; return the prefix, normalised as the model's data was and
+    encoded (an unknown character is named in the error)."""
+    if count <= 0:
+        raise OptionError(f"the {what} must be positive, got {count}")
+    check_temperature(temperature)
     prefix = normalise(prefix, lowercase=model.lowercase)
     if model.mode == "lines" and EOS in prefix:
         raise VocabularyError("a name prefix must be a single line (it holds a newline)")
@@ -60,10 +64,7 @@ def generate_lines(
 ) -> list[str]:
     """`n` names, each the prefix plus characters drawn until the end token or `max_len`
     characters in all (a name cut at max_len is kept as it is)."""
-    if n <= 0:
-        raise OptionError(f"the number of samples must be positive, got {n}")
-    check_temperature(temperature)
-    prefix_ids = prepare_prefix(model, prefix)
+    prefix_ids = check_request(model, n, "number of samples", temperature, prefix)
     if max_len <= len(prefix_ids):
         raise OptionError(f"--max-len ({max_len}) must exceed the prefix length ({len(prefix_ids)})")
     eos = model.vocab.eos_id
@@ -90,10 +91,7 @@ def generate_text(
     prefix: str = "",
 ) -> str:
     """The prefix followed by `length` drawn characters."""
-    if length <= 0:
-        raise OptionError(f"the length must be positive, got {length}")
-    check_temperature(temperature)
-    prefix_ids = prepare_prefix(model, prefix)
+    prefix_ids = check_request(model, length, "length", temperature, prefix)
     logits, state = warm_up(model, 1, prefix_ids)
     drawn = []
     for _ in range(length):

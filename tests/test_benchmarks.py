@@ -1,0 +1,22 @@
+"""The benchmark scripts still run (a smoke test with --quick; their figures are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_classic_benchmark_prints_its_table(data_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "classic.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "| what | data | figure | time (s) |"
+    assert len(lines) == 5 and all("nats/char" in line for line in lines[3:])

@@ -211,6 +211,25 @@ def test_missing_training_file(tmp_path: Path) -> None:
     assert_one_line_error(saurus("train", tmp_path / "nope.txt", "-o", tmp_path / "m"), "no such file")
 
 
+def test_train_never_overwrites_the_data_or_a_stranger_file(names_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES)
+    assert_one_line_error(saurus("train", data, "-o", data), "refusing to write the model over")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    assert_one_line_error(saurus("train", data, "-o", notes), "refusing to overwrite")
+    assert data.read_text() == NAMES and notes.read_text() == "my notes"
+    assert_one_line_error(saurus("train", data, "-o", tmp_path), "is a folder")
+
+
+def test_train_overwrites_an_older_model(names_file: Path, model_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "old.saurus"
+    target.write_bytes(model_file.read_bytes())
+    result = saurus("train", names_file, "-o", target, "--iterations", "50", "-q")
+    assert result.returncode == 0, result.stderr
+    assert load_model_file(target).meta["training"]["iterations"] == 50
+
+
 def test_prefix_outside_the_vocabulary(model_file: Path) -> None:
     assert_one_line_error(saurus("sample", model_file, "--prefix", "An9"), "'9'", "prefix")
 

@@ -8,6 +8,7 @@ previous file intact.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,31 @@ def save_model_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, np
     record = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
     payload = {PARAM_PREFIX + k: np.ascontiguousarray(v) for k, v in arrays.items()}
     payload[META_KEY] = np.array(json.dumps(record, ensure_ascii=False))
-    atomic_write_with(path, lambda handle: np.savez(handle, **payload))
+    try:
+        atomic_write_with(path, lambda handle: np.savez(handle, **payload))
+    except OSError as err:
+        raise ModelFileError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def check_writable_model_path(path: str | Path, *, protect: tuple[Path, ...] = ()) -> None:
+    """Fail fast, before any training, if `path` cannot or should not receive a model: it is
+    one of the `protect`ed inputs, a folder, an existing file that is not a saurus model
+    (a typo must not destroy data), or in a folder we cannot write to."""
+    path = Path(path)
+    if any(path.resolve() == p.resolve() for p in protect):
+        raise ModelFileError(f"refusing to write the model over the training data {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; give a file name for the model")
+    if path.exists():
+        try:
+            load_model_file(path)
+        except ModelFileError:
+            raise ModelFileError(
+                f"refusing to overwrite {path}: it is not a saurus model file; choose another name"
+            ) from None
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ModelFileError(f"cannot write {path}: its folder is not writable")
 
 
 def load_model_file(path: str | Path) -> ModelFile:

@@ -13,6 +13,7 @@ from typing import NoReturn
 import numpy as np
 
 from saurus import __version__, models
+from saurus.checkpoint import check_writable_model_path
 from saurus.corpus import MODES, make_corpus, read_text
 from saurus.datasets import dataset_path
 from saurus.errors import SaurusError
@@ -167,6 +168,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         seq_len=args.seq_len,
         report_every=args.report_every or 0,
     )
+
+    check_writable_model_path(args.output, protect=(args.file,))
 
     def show(p: Progress) -> None:
         if not args.quiet:

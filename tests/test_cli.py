@@ -191,6 +191,14 @@ def test_sample_into_a_closed_pipe_is_quiet(model_file: Path) -> None:
     assert len(result.stdout.splitlines()) == 1 and result.stderr == ""
 
 
+def test_reproduce_reads_lines_like_the_exercise(dinos_path: Path, tmp_path: Path) -> None:
+    """A final newline in --data must not add an empty name (readlines() adds none)."""
+    with_newline = tmp_path / "dinos.txt"
+    with_newline.write_text(dinos_path.read_text() + "\n")
+    ours = saurus("reproduce", "dinos", "--data", with_newline, "--iterations", "2001")
+    assert ours.returncode == 0 and ours.stdout.startswith(PUBLISHED_FIRST_TWO_BLOCKS)
+
+
 # --- every error a user can cause ends in one line and exit status 2 ---
 
 

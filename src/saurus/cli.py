@@ -217,7 +217,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     path = args.data if args.data is not None else dataset_path("dinos")
     text = read_text(path).lower()
-    examples = [line.strip() for line in text.split("\n")]
+    # readlines() semantics, as in the exercise: a final newline ends the last line
+    examples = [line.strip() for line in text.removesuffix("\n").split("\n")]
     vocab = Vocab.from_text(text, with_eos=True)
     start = time.perf_counter()
     for block in classic_training_run(

@@ -45,7 +45,7 @@ def test_a_failed_save_leaves_the_old_file_intact(tmp_path: Path, monkeypatch: p
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken_savez)
-    with pytest.raises(ModelFileError, match="cannot write .*disk full"):
+    with pytest.raises(ModelFileError, match=r"cannot write .*disk full"):
         models.save(tiny_lines_model(seed=2), path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.saurus"], "no temporary file is left behind"

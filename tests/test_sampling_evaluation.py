@@ -45,6 +45,7 @@ def test_loss_report_units() -> None:
     assert r.nats == pytest.approx(math.log(4))
     assert r.bits == pytest.approx(2.0)
     assert r.perplexity == pytest.approx(4.0)
+    assert LossReport(total_nats=8000.0, chars=10).perplexity == math.inf  # no OverflowError
 
 
 def test_draw_follows_the_distribution() -> None:
@@ -66,6 +67,13 @@ def test_samples_are_repeatable_and_well_formed() -> None:
     for name in a:
         assert "\n" not in name and len(name) <= 12
         model.vocab.check(name)
+
+
+def test_draw_survives_extreme_temperatures() -> None:
+    logits = np.array([[0.0, 3.0, 1.0], [5.0, -2.0, 4.9]])
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(draw(logits, 1e-300, rng), [1, 0])
+    assert set(draw(np.tile(logits[:1], (200, 1)), 1e300, rng).tolist()) == {0, 1, 2}
 
 
 def test_near_zero_temperature_is_greedy() -> None:

@@ -67,3 +67,20 @@ def test_dinos_reaches_the_classic_quality(dinos_path: Path) -> None:
     """10000 names of per-example SGD already beat a uniform guess by a wide margin."""
     result = train_file(dinos_path, TrainConfig(iterations=10000, lowercase=True))
     assert result.val is not None and result.val.nats < 2.1
+
+
+def test_diverged_weights_stop_training_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from saurus.classic import ClassicRNN
+    from saurus.errors import TrainingError
+
+    real_fit = ClassicRNN.fit_lines
+
+    def poisoned(self, *args, **kwargs):  # the weights turn to NaN after the 30th name
+        for i, step in enumerate(real_fit(self, *args, **kwargs)):
+            if i == 30:
+                self.params["Waa"][0, 0] = np.nan
+            yield step
+
+    monkeypatch.setattr(ClassicRNN, "fit_lines", poisoned)
+    with pytest.raises(TrainingError, match=r"diverged by iteration 40.*lower --lr"):
+        train_text(TEXT, TrainConfig(hidden=8, iterations=100, report_every=20))

@@ -54,6 +54,10 @@ class ClassicRNN:
     def hidden(self) -> int:
         return self.params["Waa"].shape[0]
 
+    def is_finite(self) -> bool:
+        """False once training has diverged (a weight became NaN or infinite)."""
+        return all(np.isfinite(w).all() for w in self.params.values())
+
     # --- the SequenceModel protocol (row convention: state (B, H), logits (B, V)) ---
 
     def start(self, batch: int) -> np.ndarray:

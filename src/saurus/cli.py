@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -183,6 +184,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     what = "names" if args.mode == "lines" else "characters"
     val = f"validation {result.val}" if result.val else "no validation split"
     say(f"trained on {result.train_examples} {what} in {result.seconds:.1f} s; {val}")
+    uniform = math.log(result.model.vocab.size)
+    if result.val is not None and result.val.nats > uniform:
+        say(
+            f"warning: the validation loss is worse than a uniform guess ({uniform:.4f} nats/char); "
+            "the learning rate may be too high (--lr)"
+        )
     if result.interrupted:
         say(f"interrupted after {result.iterations_done} iterations; saved the model so far to {args.output}")
         return EXIT_INTERRUPTED

@@ -21,3 +21,7 @@ class ModelFileError(SaurusError):
 
 class OptionError(SaurusError):
     """An option is out of range (a zero hidden size, a negative count)."""
+
+
+class TrainingError(SaurusError):
+    """Training cannot go on (the weights diverged to NaN or infinity)."""

@@ -35,7 +35,8 @@ class LossReport:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.nats)
+        """exp(nats); infinite past what a float holds (a model that diverged)."""
+        return math.exp(self.nats) if self.nats < 709.0 else math.inf
 
     def __str__(self) -> str:
         return (

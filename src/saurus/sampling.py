@@ -24,8 +24,8 @@ def check_temperature(temperature: float) -> None:
 
 def draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """One sample per row of logits (B, V) from softmax(logits / T), by inverse CDF."""
-    z = logits / temperature
-    p = np.exp(z - z.max(axis=1, keepdims=True))
+    # shift before scaling: logits / T alone overflows for tiny T
+    p = np.exp((logits - logits.max(axis=1, keepdims=True)) / temperature)
     cdf = np.cumsum(p, axis=1)
     u = rng.random(len(logits))[:, None] * cdf[:, -1:]
     return np.minimum((cdf <= u).sum(axis=1), logits.shape[1] - 1)

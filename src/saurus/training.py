@@ -15,7 +15,7 @@ import numpy as np
 
 from saurus.classic import ClassicRNN
 from saurus.corpus import Corpus, LinesCorpus, Mode, make_corpus, read_text
-from saurus.errors import OptionError
+from saurus.errors import OptionError, TrainingError
 from saurus.evaluation import LossReport, evaluate
 from saurus.models import save
 
@@ -103,6 +103,52 @@ def split_corpus(corpus: Corpus, config: TrainConfig) -> tuple[Corpus, Corpus | 
     return train, val
 
 
+class Reporter:
+    """Every `every` steps: average the window's loss, check the weights, checkpoint, report."""
+
+    def __init__(
+        self,
+        model: ClassicRNN,
+        cfg: TrainConfig,
+        checkpoint: str | Path | None,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.model, self.cfg, self.checkpoint, self.on_progress = model, cfg, checkpoint, on_progress
+        self.every = cfg.report_every or max(1, (cfg.iterations or 1) // 10)
+        self.history: list[Progress] = []
+        self.done, self.window_nats, self.window_chars = 0, 0.0, 0
+        self.last_time = time.perf_counter()
+
+    def add(self, loss: float, chars: int) -> None:
+        self.done += 1
+        self.window_nats += loss
+        self.window_chars += chars
+        if self.done % self.every == 0 or self.done == self.cfg.iterations:
+            self.report()
+
+    def report(self) -> None:
+        now = time.perf_counter()
+        progress = Progress(
+            self.done,
+            self.cfg.iterations or 0,
+            self.window_nats / self.window_chars,
+            self.window_chars / max(now - self.last_time, 1e-9),
+        )
+        self.history.append(progress)
+        if not self.model.is_finite():
+            kept = f"; the last good checkpoint is {self.checkpoint}" if self.checkpoint else ""
+            raise TrainingError(
+                f"training diverged by iteration {self.done}: the weights became NaN or infinite; "
+                f"lower --lr (it is {self.cfg.lr}){kept}"
+            )
+        if self.checkpoint is not None:
+            extra = {"training": {"iterations": self.done, "complete": False}}
+            save(self.model, self.checkpoint, extra=extra)
+        if self.on_progress is not None:
+            self.on_progress(progress)
+        self.window_nats, self.window_chars, self.last_time = 0.0, 0, now
+
+
 def train_text(
     text: str,
     config: TrainConfig,
@@ -113,49 +159,36 @@ def train_text(
     validation split never holds an unknown character. With `checkpoint`, the model is
     saved there (atomically) at every report, so a crash loses at most one interval."""
     cfg = config.resolved()
+    assert cfg.hidden is not None and cfg.iterations is not None and cfg.lr is not None
     corpus = make_corpus(text, cfg.mode, lowercase=cfg.lowercase)
     vocab = corpus.vocab()
     train, val = split_corpus(corpus, cfg)
     model = ClassicRNN.create(vocab, cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase)
     if isinstance(train, LinesCorpus):
-        steps = model.fit_lines(train.encode(vocab), cfg.iterations, cfg.lr, np.random.default_rng(cfg.seed))
+        rng = np.random.default_rng(cfg.seed)
+        steps = model.fit_lines(train.encode(vocab), cfg.iterations, cfg.lr, rng)
         n_train = len(train.examples)
     else:
         steps = model.fit_stream(train.encode(vocab)[0], cfg.iterations, cfg.lr, cfg.seq_len)
         n_train = train.num_chars()
-    every = cfg.report_every or max(1, cfg.iterations // 10)
-    history: list[Progress] = []
-    start = last_time = time.perf_counter()
-    window_nats, window_chars, done, interrupted = 0.0, 0, 0, False
+    reporter = Reporter(model, cfg, checkpoint, on_progress)
+    start = time.perf_counter()
+    interrupted = False
     try:
-        for loss, chars in steps:
-            done += 1
-            window_nats += loss
-            window_chars += chars
-            if done % every == 0 or done == cfg.iterations:
-                now = time.perf_counter()
-                report = Progress(
-                    done,
-                    cfg.iterations,
-                    window_nats / window_chars,
-                    window_chars / max(now - last_time, 1e-9),
-                )
-                history.append(report)
-                if checkpoint is not None:
-                    save(model, checkpoint, extra={"training": {"iterations": done, "complete": False}})
-                if on_progress is not None:
-                    on_progress(report)
-                window_nats, window_chars, last_time = 0.0, 0, now
+        # a diverging run overflows and takes log(0); the CLI reports it, numpy need not
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            for loss, chars in steps:
+                reporter.add(loss, chars)
     except KeyboardInterrupt:
         interrupted = True
     seconds = time.perf_counter() - start
     val_report = None
-    if val is not None and done > 0:
+    if val is not None and reporter.done > 0:
         try:
             val_report = evaluate(model, val)
         except KeyboardInterrupt:
             interrupted = True
-    return TrainResult(model, cfg, n_train, val_report, done, seconds, interrupted, history)
+    return TrainResult(model, cfg, n_train, val_report, reporter.done, seconds, interrupted, reporter.history)
 
 
 def train_file(

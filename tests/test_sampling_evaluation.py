@@ -76,6 +76,14 @@ def test_draw_survives_extreme_temperatures() -> None:
     assert set(draw(np.tile(logits[:1], (200, 1)), 1e300, rng).tolist()) == {0, 1, 2}
 
 
+def test_many_names_come_in_bounded_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import saurus.sampling as sampling
+
+    monkeypatch.setattr(sampling, "MAX_BATCH", 7)
+    names = generate_lines(tiny_lines_model(), 20, np.random.default_rng(0), max_len=8)
+    assert len(names) == 20 and len(set(names)) > 1
+
+
 def test_near_zero_temperature_is_greedy() -> None:
     model = tiny_lines_model(hidden=12, seed=3)
     for key in model.params:  # untrained weights of 0.01 give exact ties; make a clear winner

@@ -96,7 +96,9 @@ def load_model_file(path: str | Path) -> ModelFile:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{not_ours} (unknown format)")
     version = meta.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{not_ours} (its format version is missing)")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} was written by a newer saurus (format version {version}); upgrade saurus"
         )

@@ -15,6 +15,7 @@ from saurus.protocol import START, SequenceModel
 from saurus.vocab import EOS
 
 DEFAULT_MAX_LEN = 50
+MAX_BATCH = 4096  # names generated at once
 
 
 def check_temperature(temperature: float) -> None:
@@ -63,14 +64,31 @@ def generate_lines(
     max_len: int = DEFAULT_MAX_LEN,
 ) -> list[str]:
     """`n` names, each the prefix plus characters drawn until the end token or `max_len`
-    characters in all (a name cut at max_len is kept as it is)."""
+    characters in all (a name cut at max_len is kept as it is). Generated in batches of
+    at most MAX_BATCH, so memory stays bounded however large `n` is."""
     prefix_ids = check_request(model, n, "number of samples", temperature, prefix)
     if max_len <= len(prefix_ids):
         raise OptionError(f"--max-len ({max_len}) must exceed the prefix length ({len(prefix_ids)})")
+    names: list[str] = []
+    for first in range(0, n, MAX_BATCH):
+        batch = min(MAX_BATCH, n - first)
+        names += draw_names(model, batch, rng, temperature, prefix_ids, max_len)
+    return names
+
+
+def draw_names(
+    model: SequenceModel,
+    batch: int,
+    rng: np.random.Generator,
+    temperature: float,
+    prefix_ids: np.ndarray,
+    max_len: int,
+) -> list[str]:
+    """One batch of names, all advanced together until every one has drawn the end token."""
     eos = model.vocab.eos_id
-    logits, state = warm_up(model, n, prefix_ids)
-    out = np.full((n, max_len - len(prefix_ids)), -1, dtype=np.int64)
-    done = np.zeros(n, dtype=bool)
+    logits, state = warm_up(model, batch, prefix_ids)
+    out = np.full((batch, max_len - len(prefix_ids)), -1, dtype=np.int64)
+    done = np.zeros(batch, dtype=bool)
     for t in range(out.shape[1]):
         ids = draw(logits, temperature, rng)
         done |= ids == eos

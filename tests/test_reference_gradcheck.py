@@ -97,18 +97,26 @@ def test_sequence_backward_matches_central_differences(kind: str, shape: tuple[i
     check(loss, {"x": x, "a0": a0, **p}, analytic)
 
 
-def test_rnn_cell_backward_matches_central_differences() -> None:
-    rng = np.random.default_rng(1)
+CELLS = {
+    "rnn": (ref.rnn_cell_forward, ref.rnn_cell_backward),
+    "gru": (ref.gru_cell_forward, ref.gru_cell_backward),
+}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+def test_cell_backward_matches_central_differences(kind: str) -> None:
+    forward, backward = CELLS[kind]
+    rng = np.random.default_rng({"rnn": 1, "gru": 3}[kind])
     xt, a_prev = rng.normal(size=(N_X, M)), rng.normal(size=(N_A, M))
-    p = make_params("rnn", rng)
+    p = make_params(kind, rng)
     read_out, targets = rng.normal(size=(N_A, M)), rng.integers(0, N_Y, size=M)
 
     def loss() -> float:
-        a_next, y, _ = ref.rnn_cell_forward(xt, a_prev, p)
+        a_next, y, _ = forward(xt, a_prev, p)
         return float((read_out * a_next).sum()) + head_loss(y, targets)
 
-    _, y, cache = ref.rnn_cell_forward(xt, a_prev, p)
-    g = ref.rnn_cell_backward(read_out, cache, head_grad(y, targets))
+    _, y, cache = forward(xt, a_prev, p)
+    g = backward(read_out, cache, head_grad(y, targets))
     analytic = {"xt": g["dxt"], "a_prev": g["da_prev"], **{k: g["d" + k] for k in p}}
     check(loss, {"xt": xt, "a_prev": a_prev, **p}, analytic)
 
@@ -128,22 +136,6 @@ def test_lstm_cell_backward_matches_central_differences() -> None:
     g = ref.lstm_cell_backward(read_a, read_c, cache, head_grad(y, targets))
     analytic = {"xt": g["dxt"], "a_prev": g["da_prev"], "c_prev": g["dc_prev"], **{k: g["d" + k] for k in p}}
     check(loss, {"xt": xt, "a_prev": a_prev, "c_prev": c_prev, **p}, analytic)
-
-
-def test_gru_cell_backward_matches_central_differences() -> None:
-    rng = np.random.default_rng(3)
-    xt, a_prev = rng.normal(size=(N_X, M)), rng.normal(size=(N_A, M))
-    p = make_params("gru", rng)
-    read_out, targets = rng.normal(size=(N_A, M)), rng.integers(0, N_Y, size=M)
-
-    def loss() -> float:
-        a_next, y, _ = ref.gru_cell_forward(xt, a_prev, p)
-        return float((read_out * a_next).sum()) + head_loss(y, targets)
-
-    _, y, cache = ref.gru_cell_forward(xt, a_prev, p)
-    g = ref.gru_cell_backward(read_out, cache, head_grad(y, targets))
-    analytic = {"xt": g["dxt"], "a_prev": g["da_prev"], **{k: g["d" + k] for k in p}}
-    check(loss, {"xt": xt, "a_prev": a_prev, **p}, analytic)
 
 
 def test_the_check_catches_the_published_lstm_defect() -> None:

@@ -110,11 +110,13 @@ class Reporter:
         self,
         model: ClassicRNN,
         cfg: TrainConfig,
+        total: int,
         checkpoint: str | Path | None,
         on_progress: Callable[[Progress], None] | None,
     ) -> None:
-        self.model, self.cfg, self.checkpoint, self.on_progress = model, cfg, checkpoint, on_progress
-        self.every = cfg.report_every or max(1, (cfg.iterations or 1) // 10)
+        self.model, self.cfg, self.total = model, cfg, total
+        self.checkpoint, self.on_progress = checkpoint, on_progress
+        self.every = cfg.report_every or max(1, total // 10)
         self.history: list[Progress] = []
         self.done, self.window_nats, self.window_chars = 0, 0.0, 0
         self.last_time = time.perf_counter()
@@ -123,14 +125,14 @@ class Reporter:
         self.done += 1
         self.window_nats += loss
         self.window_chars += chars
-        if self.done % self.every == 0 or self.done == self.cfg.iterations:
+        if self.done % self.every == 0 or self.done == self.total:
             self.report()
 
     def report(self) -> None:
         now = time.perf_counter()
         progress = Progress(
             self.done,
-            self.cfg.iterations or 0,
+            self.total,
             self.window_nats / self.window_chars,
             self.window_chars / max(now - self.last_time, 1e-9),
         )
@@ -171,7 +173,7 @@ def train_text(
     else:
         steps = model.fit_stream(train.encode(vocab)[0], cfg.iterations, cfg.lr, cfg.seq_len)
         n_train = train.num_chars()
-    reporter = Reporter(model, cfg, checkpoint, on_progress)
+    reporter = Reporter(model, cfg, cfg.iterations, checkpoint, on_progress)
     start = time.perf_counter()
     interrupted = False
     try:

@@ -55,8 +55,8 @@ def main() -> int:
     scale = 10 if args.quick else 1
     jobs: list[Callable[[], Row]] = [
         lambda: reproduce_row(35000 // scale),
-        lambda: train_row("dinos", TrainConfig(lowercase=True, iterations=35000 // scale)),
-        lambda: train_row("sonnets", TrainConfig(mode="stream", iterations=20000 // scale)),
+        lambda: train_row("dinos", TrainConfig(model="classic", lowercase=True, iterations=35000 // scale)),
+        lambda: train_row("sonnets", TrainConfig(model="classic", mode="stream", iterations=20000 // scale)),
     ]
     header = ("what", "data", "figure", "time (s)")
     print("| " + " | ".join(header) + " |\n|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""Training the classic model through the API."""
+"""Training the classic model through the API (the engine: test_engine_training.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nya
 
 
 def test_training_lowers_the_validation_loss_below_uniform() -> None:
-    result = train_text(TEXT, TrainConfig(hidden=16, iterations=3000, lr=0.02, val_fraction=0.25))
+    result = train_text(
+        TEXT, TrainConfig(model="classic", hidden=16, iterations=3000, lr=0.02, val_fraction=0.25)
+    )
     uniform = math.log(result.model.vocab.size)
     assert result.val is not None and result.val.nats < uniform - 0.5
     assert result.iterations_done == 3000 and not result.interrupted
@@ -24,17 +26,17 @@ def test_training_lowers_the_validation_loss_below_uniform() -> None:
 
 
 def test_same_seed_same_model_and_split_seed_moves_the_split() -> None:
-    cfg = TrainConfig(hidden=8, iterations=200, seed=4)
+    cfg = TrainConfig(model="classic", hidden=8, iterations=200, seed=4)
     a, b = train_text(TEXT, cfg), train_text(TEXT, cfg)
     for key in a.model.params:
         np.testing.assert_array_equal(a.model.params[key], b.model.params[key])
-    c = train_text(TEXT, TrainConfig(hidden=8, iterations=200, seed=4, split_seed=1))
+    c = train_text(TEXT, TrainConfig(model="classic", hidden=8, iterations=200, seed=4, split_seed=1))
     assert c.val != a.val
 
 
 def test_stream_training_learns() -> None:
     text = "to be or not to be, that is the question. " * 40
-    result = train_text(text, TrainConfig(mode="stream", hidden=32, iterations=600))
+    result = train_text(text, TrainConfig(model="classic", mode="stream", hidden=32, iterations=600))
     assert result.val is not None and result.val.nats < 1.0
 
 
@@ -43,7 +45,9 @@ def test_ctrl_c_returns_the_model_trained_so_far() -> None:
         if p.iteration >= 40:
             raise KeyboardInterrupt
 
-    result = train_text(TEXT, TrainConfig(hidden=8, iterations=1000, report_every=20), interrupt)
+    result = train_text(
+        TEXT, TrainConfig(model="classic", hidden=8, iterations=1000, eval_every=20), interrupt
+    )
     assert result.interrupted and result.iterations_done == 40
     assert result.val is not None  # the partial model is still evaluated
 
@@ -51,11 +55,12 @@ def test_ctrl_c_returns_the_model_trained_so_far() -> None:
 @pytest.mark.parametrize(
     "cfg",
     [
-        TrainConfig(hidden=0),
-        TrainConfig(iterations=-1),
-        TrainConfig(lr=0.0),
-        TrainConfig(seq_len=0),
-        TrainConfig(mode="words"),
+        TrainConfig(model="classic", hidden=0),
+        TrainConfig(model="classic", iterations=-1),
+        TrainConfig(model="classic", lr=0.0),
+        TrainConfig(model="classic", seq_len=0),
+        TrainConfig(model="classic", mode="words"),
+        TrainConfig(model="transformer"),
     ],  # type: ignore[arg-type]
 )
 def test_bad_configs_are_option_errors(cfg: TrainConfig) -> None:
@@ -65,7 +70,7 @@ def test_bad_configs_are_option_errors(cfg: TrainConfig) -> None:
 
 def test_dinos_reaches_the_classic_quality(dinos_path: Path) -> None:
     """10000 names of per-example SGD already beat a uniform guess by a wide margin."""
-    result = train_file(dinos_path, TrainConfig(iterations=10000, lowercase=True))
+    result = train_file(dinos_path, TrainConfig(model="classic", iterations=10000, lowercase=True))
     assert result.val is not None and result.val.nats < 2.1
 
 
@@ -83,4 +88,4 @@ def test_diverged_weights_stop_training_with_a_clear_error(monkeypatch: pytest.M
 
     monkeypatch.setattr(ClassicRNN, "fit_lines", poisoned)
     with pytest.raises(TrainingError, match=r"diverged by iteration 40.*lower --lr"):
-        train_text(TEXT, TrainConfig(hidden=8, iterations=100, report_every=20))
+        train_text(TEXT, TrainConfig(model="classic", hidden=8, iterations=100, eval_every=20))

@@ -109,3 +109,21 @@ def load_model_file(path: str | Path) -> ModelFile:
 def _looks_like_zip(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(4) == b"PK\x03\x04"
+
+
+def check_writable_log_path(path: str | Path, *, protect: tuple[Path, ...] = ()) -> None:
+    """The training log may replace an earlier saurus log, never the data, the model or any
+    other file."""
+    path = Path(path)
+    if any(path.resolve() == p.resolve() for p in protect):
+        raise ModelFileError(f"refusing to write the training log over {path}; give another --log")
+    if path.is_dir():
+        raise ModelFileError(f"--log {path} is a folder; give a file name")
+    if path.exists() and path.stat().st_size:
+        try:
+            with path.open(encoding="utf-8") as f:
+                first = json.loads(f.readline())
+        except (OSError, ValueError):
+            first = None
+        if not isinstance(first, dict) or "iteration" not in first:
+            raise ModelFileError(f"refusing to overwrite {path}: it is not a saurus training log")

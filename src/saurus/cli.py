@@ -14,14 +14,19 @@ from typing import NoReturn
 import numpy as np
 
 from saurus import __version__, models
-from saurus.checkpoint import check_writable_model_path
+from saurus.batches import BATCHINGS
+from saurus.checkpoint import check_writable_log_path, check_writable_model_path
 from saurus.corpus import MODES, make_corpus, read_text
-from saurus.datasets import dataset_path
-from saurus.errors import SaurusError
-from saurus.evaluation import evaluate
+from saurus.datasets import DATASETS, dataset_path
+from saurus.engine.model import DTYPES
+from saurus.engine.optim import OPTIMIZERS, SCHEDULES
+from saurus.errors import OptionError, SaurusError
+from saurus.evaluation import evaluate, score_strings
+from saurus.progress_line import ProgressLine
 from saurus.reference.name_model import classic_training_run
 from saurus.sampling import DEFAULT_MAX_LEN, generate_lines, generate_text
-from saurus.training import Progress, TrainConfig, train_file
+from saurus.train_config import MODELS, TrainConfig
+from saurus.training import train_file
 from saurus.vocab import Vocab
 
 EXIT_USAGE = 2
@@ -59,6 +64,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value >= 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     try:
         value = float(text)
@@ -74,8 +89,10 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"saurus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model on a UTF-8 text file")
-    p.add_argument("file", type=Path, help="training data: one example per line, or running text")
+    p = sub.add_parser("train", help="train a model on a UTF-8 text file or a registered dataset")
+    p.add_argument(
+        "file", help=f"training data: one example per line, or running text; or one of: {', '.join(DATASETS)}"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
     p.add_argument(
         "--mode",
@@ -83,35 +100,68 @@ def build_parser() -> Parser:
         default="lines",
         help="lines: one example per line (names); stream: continuous text (default: lines)",
     )
-    p.add_argument("--hidden", type=positive_int, help="hidden units (default: 50 lines, 100 stream)")
     p.add_argument(
-        "--iterations",
-        type=positive_int,
-        help="training steps: names (lines) or chunks (stream) (default: 35000 / 20000)",
+        "--model",
+        choices=MODELS,
+        default="lstm",
+        help="lstm, gru, rnn (the engine) or classic (default: lstm)",
     )
-    p.add_argument(
-        "--lr", type=positive_float, help="learning rate (default: 0.01 SGD lines, 0.1 Adagrad stream)"
+    g = p.add_argument_group("model size (defaults depend on --model and --mode; see the README)")
+    g.add_argument("--hidden", type=positive_int, help="hidden units per layer")
+    g.add_argument("--layers", type=positive_int, help="stacked recurrent layers")
+    g.add_argument("--dropout", type=fraction, help="dropout between layers and before the head")
+    g.add_argument(
+        "--dtype", choices=tuple(DTYPES), default="float32", help="float precision (default: float32)"
     )
-    p.add_argument("--seq-len", type=positive_int, default=25, help="stream chunk length (default: 25)")
-    p.add_argument(
-        "--seed", type=int_value, default=0, help="seed for weights and example order (default: 0)"
+    g = p.add_argument_group("how long (the first limit reached ends training)")
+    g.add_argument("--iterations", "--steps", type=positive_int, help="optimizer steps")
+    g.add_argument("--epochs", type=positive_float, help="passes over the training split")
+    g.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="seconds of training")
+    g.add_argument(
+        "--patience",
+        type=int_value,
+        help="stop after this many evaluations without a better validation loss (0: never)",
     )
-    p.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
-    p.add_argument(
+    g = p.add_argument_group("optimization")
+    g.add_argument("--lr", type=positive_float, help="peak learning rate")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="engine default: adam")
+    g.add_argument("--batch-size", type=positive_int, help="examples (lines) or chunks (stream) per step")
+    g.add_argument("--seq-len", type=positive_int, help="stream chunk length for truncated BPTT")
+    g.add_argument(
+        "--batching",
+        choices=BATCHINGS,
+        default="consecutive",
+        help="stream: consecutive chunks carry the state, random chunks start from zeros",
+    )
+    g.add_argument("--clip", type=non_negative_float, help="global gradient-norm limit (0: none)")
+    g.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="AdamW decay (default: 0)")
+    g.add_argument("--warmup", type=fraction, help="share of the run spent warming the learning rate up")
+    g.add_argument(
+        "--schedule", choices=SCHEDULES, default="cosine", help="learning-rate decay (default: cosine)"
+    )
+    g = p.add_argument_group("data and reporting")
+    g.add_argument(
+        "--seed", type=int_value, default=0, help="seed for weights, order and dropout (default: 0)"
+    )
+    g.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
+    g.add_argument(
         "--val-fraction",
         type=fraction,
         default=0.1,
         help="share held out for validation, 0 for none (default: 0.1)",
     )
-    p.add_argument(
+    g.add_argument(
         "--split-seed", type=int_value, default=42, help="seed of the validation split (default: 42)"
     )
-    p.add_argument(
+    g.add_argument(
+        "--eval-every",
         "--report-every",
         type=positive_int,
-        help="print progress and save a checkpoint to the output every N iterations (default: 10 per run)",
+        help="evaluate, report and checkpoint the best model every N steps "
+        "(default: every epoch or 200 steps; classic: 10 per run)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
+    g.add_argument("--log", type=Path, help="JSON-lines log of every evaluation (default: OUTPUT.log.jsonl)")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("sample", help="generate new examples from a model")
@@ -121,6 +171,15 @@ def build_parser() -> Parser:
     p.add_argument(
         "--temperature", type=positive_float, default=1.0, help="below 1 safer, above 1 wilder (default: 1.0)"
     )
+    p.add_argument("--top-k", type=int_value, default=0, help="draw only from the k likeliest characters")
+    p.add_argument(
+        "--top-p",
+        type=positive_float,
+        default=1.0,
+        help="draw from the likeliest characters holding this mass",
+    )
+    p.add_argument("--greedy", action="store_true", help="always take the likeliest character")
+    p.add_argument("--novel", action="store_true", help="drop names that occur in the training data (lines)")
     p.add_argument("--prefix", default="", help="text every sample starts with")
     p.add_argument(
         "--max-len",
@@ -141,6 +200,11 @@ def build_parser() -> Parser:
     p.add_argument("file", type=Path)
     p.set_defaults(run=cmd_eval)
 
+    p = sub.add_parser("score", help="log-probability per character of each string under a model")
+    p.add_argument("model", type=Path)
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="names (lines models) or text to score")
+    p.set_defaults(run=cmd_score)
+
     p = sub.add_parser("reproduce", help="rerun a classic exercise and print its transcript")
     p.add_argument("experiment", choices=["dinos"], help="dinos: the 'Dinosaur Island' training run")
     p.add_argument("--iterations", type=positive_int, default=35000)
@@ -156,34 +220,59 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def training_data(name: str) -> Path:
+    """A file, or failing that a registered dataset name."""
+    path = Path(name)
+    if not path.exists() and name in DATASETS:
+        return dataset_path(name)
+    return path
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         mode=args.mode,
+        model=args.model,
         hidden=args.hidden,
+        layers=args.layers,
+        dropout=args.dropout,
         iterations=args.iterations,
+        epochs=args.epochs,
+        time_budget=args.time_budget,
         lr=args.lr,
+        optimizer=args.optimizer,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        batching=args.batching,
+        clip=args.clip,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
+        schedule=args.schedule,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        dtype=args.dtype,
         seed=args.seed,
         lowercase=args.lowercase,
         val_fraction=args.val_fraction,
         split_seed=args.split_seed,
-        seq_len=args.seq_len,
-        report_every=args.report_every or 0,
     )
-
-    check_writable_model_path(args.output, protect=(args.file,))
-
-    def show(p: Progress) -> None:
-        if not args.quiet:
-            say(
-                f"iteration {p.iteration:>{len(str(p.iterations))}}/{p.iterations}  "
-                f"train {p.train_nats:.4f} nats/char  {p.chars_per_second:,.0f} chars/s"
-            )
-
-    result = train_file(args.file, config, show, checkpoint=args.output)
+    data = training_data(args.file)
+    config.resolved()  # a bad option fails before any file is touched
+    check_writable_model_path(args.output, protect=(data,))
+    log = args.log if args.log is not None else args.output.with_suffix(".log.jsonl")
+    check_writable_log_path(log, protect=(data, args.output))
+    display = ProgressLine(sys.stderr, quiet=args.quiet)
+    try:
+        result = train_file(data, config, display.show, checkpoint=args.output, log=log)
+    finally:
+        display.close()
     models.save(result.model, args.output, extra={"training": result.summary()})
     what = "names" if args.mode == "lines" else "characters"
     val = f"validation {result.val}" if result.val else "no validation split"
-    say(f"trained on {result.train_examples} {what} in {result.seconds:.1f} s; {val}")
+    say(
+        f"trained on {result.train_examples} {what} for {result.iterations_done} steps "
+        f"in {result.seconds:.1f} s "
+        f"(stopped by {result.stopped_by}; best at step {result.best_iteration}); {val}"
+    )
     uniform = math.log(result.model.vocab.size)
     if result.val is not None and result.val.nats > uniform:
         say(
@@ -191,22 +280,42 @@ def cmd_train(args: argparse.Namespace) -> int:
             "the learning rate may be too high (--lr)"
         )
     if result.interrupted:
-        say(f"interrupted after {result.iterations_done} iterations; saved the model so far to {args.output}")
+        say(
+            f"interrupted after {result.iterations_done} iterations; "
+            f"saved the best model so far to {args.output}"
+        )
         return EXIT_INTERRUPTED
-    say(f"saved {args.output}")
+    say(f"saved {args.output} (log: {log})")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     model = models.load(args.model)
     rng = np.random.default_rng(args.seed)
+    decoding = dict(
+        temperature=args.temperature,
+        prefix=args.prefix,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        greedy=args.greedy,
+    )
     if model.mode == "lines":
-        for name in generate_lines(
-            model, args.n, rng, temperature=args.temperature, prefix=args.prefix, max_len=args.max_len
-        ):
+        names = generate_lines(model, args.n, rng, max_len=args.max_len, novel=args.novel, **decoding)
+        for name in names:
             print(name)
+        if len(names) < args.n:
+            say(f"only {len(names)} of {args.n} names drawn were new; try a higher --temperature")
     else:
-        print(generate_text(model, args.length, rng, temperature=args.temperature, prefix=args.prefix))
+        if args.novel:
+            raise OptionError("--novel needs a lines model (names); this is a stream model")
+        print(generate_text(model, args.length, rng, **decoding))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    model = models.load(args.model)
+    for text, report in zip(args.texts, score_strings(model, args.texts), strict=False):
+        print(f"{-report.nats:.4f}\t{text}")
     return 0
 
 

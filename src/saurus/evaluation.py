@@ -3,8 +3,10 @@
     loss = -(1/N) sum_t log p(c_t | c_<t)        bits/char = loss / ln 2
     perplexity = exp(loss)
 
-Lines: every name is scored from the start token, end token included. Stream: the
-whole text is one sequence from the start token.
+Lines: every name is scored from the start token, end token included. Stream: the text
+is cut into consecutive segments of at least SEGMENT_CHARS characters (at most
+MAX_SEGMENTS of them), each scored from the start token, so a long text is scored as one
+batch; a text shorter than 2 * SEGMENT_CHARS is one sequence.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saurus.corpus import Corpus, LinesCorpus
+from saurus.corpus import Corpus, LinesCorpus, normalise
+from saurus.errors import VocabularyError
 from saurus.protocol import START, SequenceModel
+from saurus.vocab import EOS
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,16 @@ def targets_of(model: SequenceModel, corpus: Corpus) -> list[np.ndarray]:
     if isinstance(corpus, LinesCorpus):
         eos = np.array([model.vocab.eos_id])
         return [np.concatenate([ids, eos]) for ids in encoded]
-    return encoded
+    return stream_segments(encoded[0])
+
+
+SEGMENT_CHARS = 1024
+MAX_SEGMENTS = 256
+
+
+def stream_segments(ids: np.ndarray) -> list[np.ndarray]:
+    count = max(1, min(MAX_SEGMENTS, len(ids) // SEGMENT_CHARS))
+    return np.array_split(ids, count)
 
 
 def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:
@@ -86,3 +99,27 @@ def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:
     sequences = targets_of(model, corpus)
     total = -float(sequence_log_probs(model, sequences).sum())
     return LossReport(total, sum(len(s) for s in sequences))
+
+
+def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport]:
+    """How likely each string is under the model, as -log p per character (a LossReport each).
+    A lines model scores the string as a whole name (end token included, so "ann" and "anna"
+    differ); a stream model scores it as text from the start token. The strings are
+    normalised as the model's training data was; an unknown character is named in the error."""
+    sequences = []
+    for text in texts:
+        text = normalise(text, lowercase=model.lowercase)
+        if model.mode == "lines":
+            if EOS in text:
+                raise VocabularyError(f"a name to score must be a single line: {text!r}")
+            model.vocab.check(text, f"{text!r}")
+            sequences.append(np.append(model.vocab.encode(text), model.vocab.eos_id))
+        else:
+            if not text:
+                raise VocabularyError("cannot score an empty text")
+            model.vocab.check(text, f"{text!r}")
+            sequences.append(model.vocab.encode(text))
+    if not sequences:
+        return []
+    totals = sequence_log_probs(model, sequences)
+    return [LossReport(-float(t), len(s)) for t, s in zip(totals, sequences, strict=False)]

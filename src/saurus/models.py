@@ -7,10 +7,11 @@ from typing import Any
 
 from saurus.checkpoint import load_model_file, save_model_file
 from saurus.classic import ClassicRNN
+from saurus.engine.model import CharModel
 from saurus.errors import ModelFileError
 from saurus.protocol import SequenceModel
 
-MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN}
+MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN, CharModel.kind: CharModel}
 
 
 def save(model: SequenceModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:

@@ -1,78 +1,39 @@
-"""Training: read a corpus, hold out a validation split, fit a model, report its loss.
+"""Training: read a corpus, hold out a validation split, fit a model, keep the best weights.
 
-Ctrl-C stops training cleanly: the model trained so far is returned (and saved by the
-CLI), marked as interrupted.
+The engine (LSTM, GRU or RNN) trains on padded batches of names or truncated-BPTT chunks
+of text with Adam and a warmup + cosine schedule; the classic model keeps its exercise
+recipe (per-name SGD, or min-char-rnn's Adagrad). Both stop after a number of steps,
+epochs or seconds, or early when the validation loss stops improving, and Ctrl-C
+returns the best model so far, marked as interrupted.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from saurus.batches import Batch, LineBatches, StreamBatches
 from saurus.classic import ClassicRNN
-from saurus.corpus import Corpus, LinesCorpus, Mode, make_corpus, read_text
-from saurus.errors import OptionError, TrainingError
+from saurus.corpus import Corpus, LinesCorpus, make_corpus, read_text
+from saurus.engine.model import CharModel
+from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
 from saurus.evaluation import LossReport, evaluate
-from saurus.models import save
+from saurus.monitor import Monitor, Progress
+from saurus.novelty import name_hashes
+from saurus.train_config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
 
-# Measured defaults per corpus kind for the classic model (see the README).
-CLASSIC_DEFAULTS: dict[str, dict[str, float]] = {
-    "lines": {"hidden": 50, "iterations": 35000, "lr": 0.01},
-    "stream": {"hidden": 100, "iterations": 20000, "lr": 0.1},
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What to train. None means the per-mode default from CLASSIC_DEFAULTS."""
-
-    mode: Mode = "lines"
-    hidden: int | None = None
-    iterations: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    lowercase: bool = False
-    val_fraction: float = 0.1
-    split_seed: int = 42
-    seq_len: int = 25
-    report_every: int = 0  # 0: ten reports per run
-
-    def resolved(self) -> TrainConfig:
-        """Fill the per-mode defaults and check every value."""
-        d = CLASSIC_DEFAULTS.get(self.mode, {})
-        if not d:
-            raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
-        cfg = replace(
-            self,
-            hidden=int(d["hidden"]) if self.hidden is None else self.hidden,
-            iterations=int(d["iterations"]) if self.iterations is None else self.iterations,
-            lr=float(d["lr"]) if self.lr is None else self.lr,
-        )
-        for name in ("hidden", "iterations", "seq_len"):
-            if getattr(cfg, name) <= 0:
-                raise OptionError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
-        if not cfg.lr > 0 or not np.isfinite(cfg.lr):
-            raise OptionError(f"--lr must be a positive number, got {cfg.lr}")
-        if cfg.report_every < 0:
-            raise OptionError("--report-every must not be negative")
-        return cfg
-
-
-@dataclass(frozen=True)
-class Progress:
-    iteration: int
-    iterations: int
-    train_nats: float  # mean nats/char since the last report
-    chars_per_second: float
+__all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
 
 
 @dataclass
 class TrainResult:
-    model: ClassicRNN
+    model: Any
     config: TrainConfig
     train_examples: int
     val: LossReport | None
@@ -80,17 +41,26 @@ class TrainResult:
     seconds: float
     interrupted: bool = False
     history: list[Progress] = field(default_factory=list)
+    stopped_by: str = "steps"
+    best_iteration: int = 0
 
     def summary(self) -> dict[str, object]:
         """Figures worth keeping in the model file."""
+        cfg = self.config
         return {
+            "model": cfg.model,
             "iterations": self.iterations_done,
+            "best_iteration": self.best_iteration,
             "seconds": round(self.seconds, 3),
+            "stopped_by": self.stopped_by,
             "interrupted": self.interrupted,
-            "seed": self.config.seed,
-            "lr": self.config.lr,
-            "val_fraction": self.config.val_fraction,
-            "split_seed": self.config.split_seed,
+            "seed": cfg.seed,
+            "lr": cfg.lr,
+            "optimizer": cfg.optimizer,
+            "batch_size": cfg.batch_size,
+            "seq_len": cfg.seq_len,
+            "val_fraction": cfg.val_fraction,
+            "split_seed": cfg.split_seed,
             "val_nats_per_char": None if self.val is None else self.val.nats,
             "complete": not self.interrupted,
         }
@@ -99,56 +69,104 @@ class TrainResult:
 def split_corpus(corpus: Corpus, config: TrainConfig) -> tuple[Corpus, Corpus | None]:
     if config.val_fraction == 0:
         return corpus, None
-    train, val = corpus.split(config.val_fraction, config.split_seed)
-    return train, val
+    return corpus.split(config.val_fraction, config.split_seed)
 
 
-class Reporter:
-    """Every `every` steps: average the window's loss, check the weights, checkpoint, report."""
+@dataclass
+class Run:
+    """The step loop shared by both families: when to evaluate, when to stop."""
 
-    def __init__(
-        self,
-        model: ClassicRNN,
-        cfg: TrainConfig,
-        total: int,
-        checkpoint: str | Path | None,
-        on_progress: Callable[[Progress], None] | None,
-    ) -> None:
-        self.model, self.cfg, self.total = model, cfg, total
-        self.checkpoint, self.on_progress = checkpoint, on_progress
-        self.every = cfg.report_every or max(1, total // 10)
-        self.history: list[Progress] = []
-        self.done, self.window_nats, self.window_chars = 0, 0.0, 0
-        self.last_time = time.perf_counter()
+    cfg: TrainConfig
+    monitor: Monitor
+    steps_per_epoch: int
+    total_steps: int | None
+    every: int
+    stopped_by: str = "steps"
 
-    def add(self, loss: float, chars: int) -> None:
-        self.done += 1
-        self.window_nats += loss
-        self.window_chars += chars
-        if self.done % self.every == 0 or self.done == self.total:
-            self.report()
+    def progress(self, step: int) -> float:
+        """Fraction of the run done: by steps (or epochs) and by time, whichever is further."""
+        done = 0.0 if self.total_steps is None else step / self.total_steps
+        if self.cfg.time_budget is not None:
+            done = max(done, self.monitor.elapsed / self.cfg.time_budget)
+        return done
 
-    def report(self) -> None:
-        now = time.perf_counter()
-        progress = Progress(
-            self.done,
-            self.total,
-            self.window_nats / self.window_chars,
-            self.window_chars / max(now - self.last_time, 1e-9),
-        )
-        self.history.append(progress)
-        if not self.model.is_finite():
-            kept = f"; the last good checkpoint is {self.checkpoint}" if self.checkpoint else ""
-            raise TrainingError(
-                f"training diverged by iteration {self.done}: the weights became NaN or infinite; "
-                f"lower --lr (it is {self.cfg.lr}){kept}"
-            )
-        if self.checkpoint is not None:
-            extra = {"training": {"iterations": self.done, "complete": False}}
-            save(self.model, self.checkpoint, extra=extra)
-        if self.on_progress is not None:
-            self.on_progress(progress)
-        self.window_nats, self.window_chars, self.last_time = 0.0, 0, now
+    def drive(self, steps: Iterator[tuple[float, int]], schedule: Schedule, lr_box: list[float]) -> None:
+        """Pull steps until a stopping rule fires; `lr_box[0]` is set to the next step's lr."""
+        lr_box[0] = schedule(0.0)
+        for step, (nats, chars) in enumerate(steps, start=1):
+            self.monitor.add(nats, chars)
+            done = self.progress(step)
+            finished = done >= 1.0
+            evaluate = step % self.every == 0 or finished
+            if evaluate and self.monitor.report(self.total_steps, lr_box[0], step / self.steps_per_epoch):
+                self.stopped_by = "early stopping"
+                return
+            if finished:
+                self.stopped_by = (
+                    "time budget" if self.total_steps is None or step < self.total_steps else "steps"
+                )
+                return
+            lr_box[0] = schedule(done)
+
+
+def engine_steps(
+    model: CharModel,
+    batches: LineBatches | StreamBatches,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    lr_box: list[float],
+) -> Iterator[tuple[float, int]]:
+    """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
+    optimizer = Optimizer(cfg.optimizer or "adam", weight_decay=cfg.weight_decay)
+    dropout_rng = rng if model.dropout > 0 else None
+    state = None
+    for _ in itertools.count():
+        batch: Batch
+        for batch in batches.epoch(rng):
+            B = batch.inputs.shape[1]
+            if batch.fresh or state is None:
+                state = model.zero_state(B)
+            loss, count, state, fwd = model.loss(batch.inputs, batch.targets, batch.mask, state, dropout_rng)
+            grads, _ = model.backward(fwd, batch.targets, batch.mask)
+            if cfg.clip:
+                clip_global_norm(grads, cfg.clip)
+            optimizer.step(model.params, grads, lr_box[0])
+            yield loss * count, count
+
+
+def build_engine(
+    cfg: TrainConfig, corpus: Corpus, train: Corpus
+) -> tuple[CharModel, LineBatches | StreamBatches]:
+    vocab = corpus.vocab()
+    encoded = train.encode(vocab)
+    counts = np.bincount(np.concatenate([*encoded, [vocab.eos_id or 0]]), minlength=vocab.size)
+    assert cfg.hidden and cfg.layers and cfg.batch_size
+    model = CharModel.create(
+        vocab,
+        cfg.mode,
+        cell=cfg.model,
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        dropout=cfg.dropout or 0.0,
+        seed=cfg.seed,
+        dtype=cfg.dtype,
+        lowercase=cfg.lowercase,
+        unigram=counts,
+    )
+    if isinstance(corpus, LinesCorpus):
+        model.seen = name_hashes(corpus.examples)
+        return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size)
+    assert cfg.seq_len
+    return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
+
+
+def classic_steps(
+    model: ClassicRNN, train: Corpus, cfg: TrainConfig, lr: float
+) -> Iterator[tuple[float, int]]:
+    limit = cfg.iterations or 2**62
+    if isinstance(train, LinesCorpus):
+        return model.fit_lines(train.encode(model.vocab), limit, lr, np.random.default_rng(cfg.seed))
+    return model.fit_stream(train.encode(model.vocab)[0], limit, lr, cfg.seq_len or 25)
 
 
 def train_text(
@@ -156,41 +174,81 @@ def train_text(
     config: TrainConfig,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: str | Path | None = None,
+    log: str | Path | None = None,
 ) -> TrainResult:
-    """Train the classic model on `text`; the vocabulary covers the whole text, so the
-    validation split never holds an unknown character. With `checkpoint`, the model is
-    saved there (atomically) at every report, so a crash loses at most one interval."""
+    """Train on `text`; the vocabulary covers the whole text, so the validation split never
+    holds an unknown character. With `checkpoint`, the best model so far is saved there
+    (atomically) at every evaluation; with `log`, every evaluation is a JSON line there."""
     cfg = config.resolved()
-    assert cfg.hidden is not None and cfg.iterations is not None and cfg.lr is not None
+    assert cfg.lr is not None
     corpus = make_corpus(text, cfg.mode, lowercase=cfg.lowercase)
-    vocab = corpus.vocab()
     train, val = split_corpus(corpus, cfg)
-    model = ClassicRNN.create(vocab, cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase)
-    if isinstance(train, LinesCorpus):
-        rng = np.random.default_rng(cfg.seed)
-        steps = model.fit_lines(train.encode(vocab), cfg.iterations, cfg.lr, rng)
-        n_train = len(train.examples)
+    rng = np.random.default_rng(cfg.seed)
+    lr_box = [cfg.lr]
+    if cfg.family == "classic":
+        assert cfg.hidden
+        model: Any = ClassicRNN.create(
+            corpus.vocab(), cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase
+        )
+        per_epoch = (
+            len(train.examples)
+            if isinstance(train, LinesCorpus)
+            else max(1, train.num_chars() // (cfg.seq_len or 25))
+        )
+        steps = classic_steps(model, train, cfg, cfg.lr)
+        schedule = Schedule(cfg.lr, "constant")
     else:
-        steps = model.fit_stream(train.encode(vocab)[0], cfg.iterations, cfg.lr, cfg.seq_len)
-        n_train = train.num_chars()
-    reporter = Reporter(model, cfg, cfg.iterations, checkpoint, on_progress)
-    start = time.perf_counter()
+        model, batches = build_engine(cfg, corpus, train)
+        per_epoch = len(batches)
+        steps = engine_steps(model, batches, cfg, rng, lr_box)
+        schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
+    total = cfg.iterations
+    if cfg.epochs is not None:
+        by_epochs = max(1, math.ceil(cfg.epochs * per_epoch))
+        total = by_epochs if total is None else min(total, by_epochs)
+    every = cfg.eval_every or (
+        max(1, (total or per_epoch) // 10)
+        if cfg.family == "classic"
+        else min(per_epoch, EVALS_PER_EPOCH_MAX_STEPS)
+    )
+    monitor = Monitor(
+        model,
+        val,
+        lr=cfg.lr,
+        patience=cfg.patience or 0,
+        checkpoint=checkpoint,
+        log=log,
+        on_progress=on_progress,
+    )
+    run = Run(cfg, monitor, per_epoch, total, every)
     interrupted = False
     try:
-        # a diverging run overflows and takes log(0); the CLI reports it, numpy need not
+        # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            for loss, chars in steps:
-                reporter.add(loss, chars)
+            run.drive(steps, schedule, lr_box)
     except KeyboardInterrupt:
-        interrupted = True
-    seconds = time.perf_counter() - start
-    val_report = None
-    if val is not None and reporter.done > 0:
+        interrupted, run.stopped_by = True, "interrupted"
+    seconds = monitor.elapsed
+    monitor.restore_best()
+    val_report = monitor.best
+    if val is not None and monitor.steps > 0 and (val_report is None or monitor.best_step != monitor.steps):
         try:
-            val_report = evaluate(model, val)
+            val_report = evaluate(model, val) if val_report is None else val_report
         except KeyboardInterrupt:
             interrupted = True
-    return TrainResult(model, cfg, n_train, val_report, reporter.done, seconds, interrupted, reporter.history)
+    n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
+    return TrainResult(
+        model,
+        cfg,
+        n_train,
+        val_report,
+        monitor.steps,
+        seconds,
+        interrupted,
+        monitor.history,
+        run.stopped_by,
+        monitor.best_step,
+    )
 
 
 def train_file(
@@ -198,5 +256,6 @@ def train_file(
     config: TrainConfig,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: str | Path | None = None,
+    log: str | Path | None = None,
 ) -> TrainResult:
-    return train_text(read_text(path), config, on_progress, checkpoint)
+    return train_text(read_text(path), config, on_progress, checkpoint, log)

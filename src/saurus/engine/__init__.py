@@ -1,0 +1,1 @@
+"""The fast batched NumPy engine: recurrent layers, the character model, optimizers."""

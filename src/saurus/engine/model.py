@@ -1,0 +1,297 @@
+"""CharModel: input gather, stacked recurrent layers, one output head over all steps.
+
+    xw^1_t = E[x_t] + b^1                  (row gather: x_t W for a one-hot x_t)
+    h^k = layer_k(xw^k)                     xw^{k+1} = drop(h^k) W_x^{k+1} + b^{k+1}
+    logits = drop(h^L) W_y + b_y            loss = -(1/N) sum_{t,b} m_tb log softmax(logits_tb)[y_tb]
+
+Shapes are time-major: ids (T, B), activations (T, B, H). Dropout is inverted dropout
+between layers and before the head, active only when a generator is passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from saurus.corpus import Mode
+from saurus.engine.layers import CELLS, State, weight_grad
+from saurus.errors import ModelFileError, OptionError
+from saurus.protocol import START
+from saurus.vocab import Vocab
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+Params = dict[str, np.ndarray]
+
+
+def param_shapes(cell: str, vocab_size: int, hidden: int, layers: int) -> dict[str, tuple[int, ...]]:
+    """Every weight's shape; layer 0's input weights are the gathered embedding table."""
+    gh = CELLS[cell].gates * hidden
+    shapes: dict[str, tuple[int, ...]] = {"embed": (vocab_size, gh)}
+    for k in range(layers):
+        if k:
+            shapes[f"l{k}.Wx"] = (hidden, gh)
+        shapes[f"l{k}.Wh"] = (hidden, gh)
+        shapes[f"l{k}.b"] = (gh,)
+    shapes["head.W"] = (hidden, vocab_size)
+    shapes["head.b"] = (vocab_size,)
+    return shapes
+
+
+def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """table[ids] with a zero row wherever ids is START."""
+    rows = table[np.maximum(ids, 0)]
+    if (ids < 0).any():
+        rows[ids < 0] = 0.0
+    return rows
+
+
+def scatter_rows(ids: np.ndarray, grads: np.ndarray, rows: int) -> np.ndarray:
+    """The transpose of gather_rows: out[v] = sum of grads where ids == v (one sort, one reduceat)."""
+    flat_ids, flat = ids.ravel(), grads.reshape(-1, grads.shape[-1])
+    out = np.zeros((rows, flat.shape[1]), dtype=grads.dtype)
+    keep = flat_ids >= 0
+    if not keep.all():
+        flat_ids, flat = flat_ids[keep], flat[keep]
+    if len(flat_ids):
+        order = np.argsort(flat_ids, kind="stable")
+        sorted_ids = flat_ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        out[sorted_ids[starts]] = np.add.reduceat(flat[order], starts, axis=0)
+    return out
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator | None, dtype: Any) -> Any:
+    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); None when inactive."""
+    if rng is None or p <= 0.0:
+        return None
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+
+
+@dataclass
+class Forward:
+    """What the backward pass needs from one forward pass."""
+
+    ids: np.ndarray
+    inputs: list[np.ndarray]  # the (dropped-out) input of layers 1.. and of the head
+    caches: list[Any]
+    masks: list[Any]  # dropout masks after each layer
+    probs: np.ndarray  # softmax(logits), (T*B, V)
+
+
+@dataclass
+class CharModel:
+    params: Params
+    vocab: Vocab
+    mode: Mode
+    lowercase: bool
+    cell: str
+    hidden: int
+    layers: int
+    dropout: float = 0.0
+    seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    kind: ClassVar[str] = "engine"
+
+    @classmethod
+    def create(
+        cls,
+        vocab: Vocab,
+        mode: Mode,
+        *,
+        cell: str = "lstm",
+        hidden: int = 256,
+        layers: int = 1,
+        dropout: float = 0.0,
+        seed: int = 0,
+        dtype: str = "float32",
+        lowercase: bool = False,
+        unigram: np.ndarray | None = None,
+    ) -> CharModel:
+        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch; LSTM forget biases start at 1 so
+        the cell remembers from the first step; with `unigram` counts, the head bias starts
+        at log frequencies, so step 0 already predicts like a unigram model."""
+        if cell not in CELLS:
+            raise OptionError(f"unknown cell {cell!r}; choose one of: {', '.join(CELLS)}")
+        if dtype not in DTYPES:
+            raise OptionError(f"unknown dtype {dtype!r}; choose float32 or float64")
+        if hidden <= 0 or layers <= 0:
+            raise OptionError("--hidden and --layers must be positive")
+        if not 0.0 <= dropout < 1.0:
+            raise OptionError(f"--dropout must be in [0, 1), got {dropout}")
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(hidden)
+        params = {
+            name: rng.uniform(-bound, bound, shape).astype(DTYPES[dtype])
+            for name, shape in param_shapes(cell, vocab.size, hidden, layers).items()
+        }
+        for k in range(layers):
+            params[f"l{k}.b"][:] = 0.0
+            if cell == "lstm":
+                params[f"l{k}.b"][hidden : 2 * hidden] = 1.0
+        params["head.b"][:] = 0.0
+        if unigram is not None:
+            freq = (np.asarray(unigram, dtype=np.float64) + 1.0) / (np.sum(unigram) + vocab.size)
+            params["head.b"][:] = np.log(freq)
+        return cls(params, vocab, mode, lowercase, cell, hidden, layers, dropout)
+
+    @property
+    def dtype(self) -> Any:
+        return self.params["head.W"].dtype
+
+    @property
+    def start_id(self) -> int:
+        """What START reads: the end token, which doubles as the start token; else a zero input."""
+        eos = self.vocab.eos_id
+        return START if eos is None else eos
+
+    def num_params(self) -> int:
+        return sum(w.size for w in self.params.values())
+
+    def is_finite(self) -> bool:
+        return all(np.isfinite(w).all() for w in self.params.values())
+
+    def zero_state(self, batch: int) -> list[State]:
+        return [CELLS[self.cell].zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
+
+    # --- whole sequences ---
+
+    def forward(
+        self, ids: np.ndarray, state: list[State], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, list[State], Forward]:
+        """Logits (T, B, V) for ids (T, B) from `state`; the final state; the backward cache.
+        Dropout is on when `rng` is given."""
+        p, cell = self.params, CELLS[self.cell]
+        xw = gather_rows(p["embed"], ids) + p["l0.b"]
+        inputs, caches, masks, final = [], [], [], []
+        for k in range(self.layers):
+            if k:
+                x = inputs[-1]
+                xw = (x.reshape(-1, x.shape[-1]) @ p[f"l{k}.Wx"]).reshape(*x.shape[:2], -1)
+                xw += p[f"l{k}.b"]
+            hs, last, cache = cell.forward(xw, state[k], p[f"l{k}.Wh"])
+            mask = dropout_mask(hs.shape, self.dropout, rng, self.dtype)
+            inputs.append(hs if mask is None else hs * mask)
+            caches.append(cache)
+            masks.append(mask)
+            final.append(last)
+        top = inputs[-1]
+        logits = top.reshape(-1, self.hidden) @ p["head.W"] + p["head.b"]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return logits.reshape(*ids.shape, -1), final, Forward(ids, inputs, caches, masks, probs)
+
+    def loss(
+        self,
+        ids: np.ndarray,
+        targets: np.ndarray,
+        mask: np.ndarray | None,
+        state: list[State],
+        rng: np.random.Generator | None = None,
+    ) -> tuple[float, int, list[State], Forward]:
+        """Mean nats per counted target (mask 1), their count, the final state, the cache."""
+        _, final, fwd = self.forward(ids, state, rng)
+        flat_targets = targets.ravel()
+        picked = fwd.probs[np.arange(len(flat_targets)), flat_targets]
+        nll = -np.log(np.maximum(picked, np.finfo(picked.dtype).tiny)).astype(np.float64)
+        if mask is None:
+            return float(nll.mean()), nll.size, final, fwd
+        weights = mask.ravel().astype(np.float64)
+        count = int(weights.sum())
+        return float(nll @ weights / max(count, 1)), count, final, fwd
+
+    def backward(
+        self,
+        fwd: Forward,
+        targets: np.ndarray,
+        mask: np.ndarray | None,
+        dstate: list[State] | None = None,
+    ) -> tuple[Params, list[State]]:
+        """Gradients of the mean masked loss for every weight, and for the initial state.
+        dstate adds an outside gradient on the final state (for gradient checks)."""
+        p, cell = self.params, CELLS[self.cell]
+        flat_targets = targets.ravel()
+        dlogits = fwd.probs.copy()
+        dlogits[np.arange(len(flat_targets)), flat_targets] -= 1.0
+        if mask is None:
+            dlogits /= len(flat_targets)
+        else:
+            m = mask.ravel().astype(self.dtype)
+            dlogits *= (m / max(m.sum(), 1.0))[:, None]
+        grads: Params = {}
+        top = fwd.inputs[-1]
+        grads["head.W"] = top.reshape(-1, self.hidden).T @ dlogits
+        grads["head.b"] = dlogits.sum(axis=0)
+        dh = (dlogits @ p["head.W"].T).reshape(top.shape)
+        dstate0: list[State] = [()] * self.layers
+        for k in reversed(range(self.layers)):
+            if fwd.masks[k] is not None:
+                dh *= fwd.masks[k]
+            dxw, grads[f"l{k}.Wh"], dstate0[k] = cell.backward(
+                dh, fwd.caches[k], p[f"l{k}.Wh"], None if dstate is None else dstate[k]
+            )
+            grads[f"l{k}.b"] = dxw.sum(axis=(0, 1))
+            if k:
+                x = fwd.inputs[k - 1]
+                grads[f"l{k}.Wx"] = weight_grad(x, dxw)
+                dh = (dxw.reshape(-1, dxw.shape[-1]) @ p[f"l{k}.Wx"].T).reshape(x.shape)
+            else:
+                grads["embed"] = scatter_rows(fwd.ids, dxw, self.vocab.size)
+        return grads, dstate0
+
+    # --- the SequenceModel protocol ---
+
+    def start(self, batch: int) -> list[State]:
+        return self.zero_state(batch)
+
+    def step(self, state: list[State], ids: np.ndarray) -> tuple[np.ndarray, list[State]]:
+        ids = np.where(ids == START, self.start_id, ids)
+        logits, final, _ = self.forward(ids[None, :], state)
+        return logits[0], final
+
+    # --- files ---
+
+    def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {
+            "kind": self.kind,
+            "mode": self.mode,
+            "lowercase": self.lowercase,
+            "vocab": self.vocab.to_json(),
+            "cell": self.cell,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "dropout": self.dropout,
+        }
+        return meta, {**self.params, "seen_names": self.seen}
+
+    @classmethod
+    def from_file(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CharModel:
+        vocab = Vocab.from_json(meta.get("vocab"))
+        mode, lowercase, cell = meta.get("mode"), meta.get("lowercase"), meta.get("cell")
+        hidden, layers, dropout = meta.get("hidden"), meta.get("layers"), meta.get("dropout", 0.0)
+        if mode not in ("lines", "stream") or not isinstance(lowercase, bool) or cell not in CELLS:
+            raise ModelFileError("the model's mode, cell or lowercase setting is malformed")
+        for name, value in (("hidden size", hidden), ("layer count", layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ModelFileError(f"the model's {name} is malformed")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ModelFileError("the model's dropout is malformed")
+        if mode == "lines" and vocab.eos_id is None:
+            raise ModelFileError("a lines model's vocabulary lacks the end token")
+        params = {}
+        dtype = arrays.get("head.W", np.zeros(0)).dtype
+        if dtype not in (np.float32, np.float64):
+            raise ModelFileError("the weight head.W is missing or not float32/float64")
+        for name, shape in param_shapes(cell, vocab.size, hidden, layers).items():
+            array = arrays.get(name)
+            if array is None or array.shape != shape or array.dtype != dtype:
+                raise ModelFileError(f"the weight {name} is missing or has the wrong shape")
+            if not np.all(np.isfinite(array)):
+                raise ModelFileError(f"the weight {name} holds NaN or infinite values")
+            params[name] = array
+        seen = arrays.get("seen_names", np.zeros(0, dtype=np.uint64))
+        if seen.dtype != np.uint64 or seen.ndim != 1:
+            raise ModelFileError("the model's list of seen names is malformed")
+        return cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen)

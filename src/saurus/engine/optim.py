@@ -1,0 +1,125 @@
+"""Optimizers, gradient clipping and learning-rate schedules, updating weights in place.
+
+SGD:      v = mu v + g                          w -= lr v   (mu = momentum)
+Adagrad:  s += g^2                              w -= lr g / (sqrt(s) + eps)
+Adam:     m = b1 m + (1-b1) g   v = b2 v + (1-b2) g^2
+          w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+AdamW:    Adam, then w -= lr wd w on the matrices (decoupled weight decay)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from saurus.errors import OptionError
+
+Params = dict[str, np.ndarray]
+OPTIMIZERS = ("sgd", "adagrad", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+def global_norm(grads: Params) -> float:
+    """sqrt(sum of every squared gradient entry)."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+def clip_global_norm(grads: Params, max_norm: float) -> float:
+    """Scale all gradients by min(1, max_norm / ||g||); returns ||g|| before clipping."""
+    norm = global_norm(grads)
+    if max_norm > 0 and norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / (norm + 1e-12)
+    return norm
+
+
+def clip_elementwise(grads: Params, value: float) -> None:
+    """Clamp every gradient entry to [-value, value] (the classic exercise's clip)."""
+    for g in grads.values():
+        np.clip(g, -value, value, out=g)
+
+
+def decays(name: str) -> bool:
+    """Weight decay acts on matrices, not on biases."""
+    return not name.endswith(".b")
+
+
+@dataclass
+class Optimizer:
+    name: str = "adam"
+    momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    steps: int = 0
+    slots: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise OptionError(f"unknown optimizer {self.name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+
+    def slot(self, name: str, w: np.ndarray, count: int) -> list[np.ndarray]:
+        if name not in self.slots:
+            self.slots[name] = [np.zeros_like(w) for _ in range(count)]
+        return self.slots[name]
+
+    def step(self, params: Params, grads: Params, lr: float) -> None:
+        """One update of every weight with its gradient."""
+        self.steps += 1
+        b1, b2 = self.betas
+        for name, w in params.items():
+            g = grads[name]
+            if self.name == "sgd":
+                if self.momentum:
+                    (v,) = self.slot(name, w, 1)
+                    v *= self.momentum
+                    v += g
+                    g = v
+                w -= lr * g
+            elif self.name == "adagrad":
+                (s,) = self.slot(name, w, 1)
+                s += g * g
+                w -= lr * g / (np.sqrt(s) + self.eps)
+            else:
+                m, v = self.slot(name, w, 2)
+                m *= b1
+                m += (1 - b1) * g
+                v *= b2
+                v += (1 - b2) * (g * g)
+                step = lr * math.sqrt(1 - b2**self.steps) / (1 - b1**self.steps)
+                w -= step * m / (np.sqrt(v) + self.eps)
+            if self.name == "adamw" and self.weight_decay and decays(name):
+                w -= (lr * self.weight_decay) * w
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """lr(progress) with progress in [0, 1] (steps done / steps, or time spent / budget):
+    linear warmup over the first `warmup` fraction, then constant, cosine down to
+    lr * min_ratio, or step decay (times gamma at each of `drops` even intervals)."""
+
+    lr: float
+    kind: str = "cosine"
+    warmup: float = 0.0
+    min_ratio: float = 0.1
+    gamma: float = 0.3
+    drops: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise OptionError(f"unknown schedule {self.kind!r}; choose one of: {', '.join(SCHEDULES)}")
+        if not 0 <= self.warmup < 1:
+            raise OptionError(f"--warmup must be a fraction in [0, 1), got {self.warmup}")
+
+    def __call__(self, progress: float) -> float:
+        progress = min(max(progress, 0.0), 1.0)
+        if progress < self.warmup:
+            return self.lr * (progress + 1e-3) / self.warmup
+        rest = (progress - self.warmup) / (1.0 - self.warmup)
+        if self.kind == "cosine":
+            return self.lr * (self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * rest)))
+        if self.kind == "step":
+            return self.lr * self.gamma ** min(int(rest * (self.drops + 1)), self.drops)
+        return self.lr

@@ -1,0 +1,118 @@
+"""Watching a training run: windowed train loss, validation, best weights, early stopping,
+checkpoints and the JSON-lines log.
+
+At every evaluation the validation loss is measured; when it improves, the weights are
+copied aside and (with a checkpoint path) saved atomically, so the file on disk always
+holds the best model so far and a crash loses at most one evaluation interval.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saurus.corpus import Corpus
+from saurus.errors import TrainingError
+from saurus.evaluation import LossReport, evaluate
+from saurus.models import save
+
+
+@dataclass(frozen=True)
+class Progress:
+    iteration: int
+    iterations: int | None  # None when the run is bounded by epochs or time only
+    train_nats: float  # mean nats/char since the last report
+    val_nats: float | None
+    chars_per_second: float
+    seconds: float
+    lr: float
+    epoch: float
+
+
+class Monitor:
+    def __init__(
+        self,
+        model: Any,
+        val: Corpus | None,
+        *,
+        lr: float,
+        patience: int,
+        checkpoint: str | Path | None,
+        log: str | Path | None,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.model, self.val, self.base_lr, self.patience = model, val, lr, patience
+        self.checkpoint, self.on_progress = checkpoint, on_progress
+        self.log_path = None if log is None else Path(log)
+        if self.log_path is not None:
+            self.log_path.write_text("")
+        self.history: list[Progress] = []
+        self.best: LossReport | None = None
+        self.best_params: dict[str, np.ndarray] | None = None
+        self.best_step = 0
+        self.evals_since_best = 0
+        self.start = time.perf_counter()
+        self.window_nats, self.window_chars, self.last = 0.0, 0, self.start
+        self.steps = 0
+
+    def add(self, nats: float, chars: int) -> None:
+        """Count one training step: `nats` summed over its `chars` predicted characters."""
+        self.steps += 1
+        self.window_nats += nats
+        self.window_chars += chars
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def report(self, iterations: int | None, lr: float, epoch: float) -> bool:
+        """Evaluate, keep the best, checkpoint, log; True when patience has run out."""
+        now = time.perf_counter()
+        if not self.model.is_finite():
+            kept = f"; the best model so far is in {self.checkpoint}" if self.checkpoint and self.best else ""
+            raise TrainingError(
+                f"training diverged by iteration {self.steps}: the weights became NaN or infinite; "
+                f"lower --lr (it is {self.base_lr}){kept}"
+            )
+        train_nats = self.window_nats / max(self.window_chars, 1)
+        speed = self.window_chars / max(now - self.last, 1e-9)
+        val = None if self.val is None else evaluate(self.model, self.val)
+        improved = val is not None and (self.best is None or val.nats < self.best.nats)
+        if val is None or improved:
+            self.best, self.best_step, self.evals_since_best = val, self.steps, 0
+            self.best_params = {k: w.copy() for k, w in self.model.params.items()}
+            if self.checkpoint is not None:
+                extra = {"training": {"iterations": self.steps, "complete": False}}
+                save(self.model, self.checkpoint, extra=extra)
+        else:
+            self.evals_since_best += 1
+        progress = Progress(
+            self.steps,
+            iterations,
+            train_nats,
+            None if val is None else val.nats,
+            speed,
+            self.elapsed,
+            lr,
+            epoch,
+        )
+        self.history.append(progress)
+        if self.log_path is not None:
+            with self.log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({**asdict(progress), "best": improved or val is None}) + "\n")
+        if self.on_progress is not None:
+            self.on_progress(progress)
+        self.window_nats, self.window_chars = 0.0, 0
+        self.last = time.perf_counter()  # evaluation time does not count against the speed
+        return self.patience > 0 and self.evals_since_best >= self.patience
+
+    def restore_best(self) -> None:
+        if self.best_params is not None:
+            for k, w in self.best_params.items():
+                self.model.params[k][...] = w

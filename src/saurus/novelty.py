@@ -1,0 +1,33 @@
+"""Which names a model was trained on, kept as 64-bit hashes rather than the text itself.
+
+A lines model stores blake2b-64 hashes of its training names (after the same
+normalisation), so `--novel` can drop generated names that occur in the data without the
+model file carrying the data. Two different names collide with probability ~ n / 2^64.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def name_hash(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def name_hashes(names: Iterable[str]) -> np.ndarray:
+    """Sorted distinct hashes of `names`, as uint64."""
+    return np.unique(np.array([name_hash(n) for n in names], dtype=np.uint64))
+
+
+def seen_mask(seen: np.ndarray, names: list[str]) -> np.ndarray:
+    """True for each name whose hash is in the sorted array `seen`."""
+    if len(seen) == 0 or not names:
+        return np.zeros(len(names), dtype=bool)
+    return np.isin(name_hashes_unsorted(names), seen)
+
+
+def name_hashes_unsorted(names: list[str]) -> np.ndarray:
+    return np.array([name_hash(n) for n in names], dtype=np.uint64)

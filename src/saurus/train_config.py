@@ -1,0 +1,169 @@
+"""What to train: TrainConfig, with measured defaults per model family and corpus kind.
+
+Every field left as None takes the default for its model and mode (see DEFAULTS and the
+README's benchmark table, which is where these numbers come from).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from saurus.batches import BATCHINGS
+from saurus.corpus import MODES, Mode
+from saurus.engine.layers import CELLS
+from saurus.engine.model import DTYPES
+from saurus.engine.optim import OPTIMIZERS, SCHEDULES
+from saurus.errors import OptionError
+
+MODELS = (*CELLS, "classic")
+
+# Measured on this project's 2-core benchmark machine (benchmarks/engine.py).
+DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("engine", "lines"): {
+        "hidden": 256,
+        "layers": 1,
+        "dropout": 0.25,
+        "batch_size": 64,
+        "lr": 4e-3,
+        "optimizer": "adam",
+        "clip": 1.0,
+        "epochs": 60.0,
+        "patience": 8,
+        "warmup": 0.02,
+        "seq_len": None,
+        "eval_every": 0,
+    },
+    ("engine", "stream"): {
+        "hidden": 512,
+        "layers": 1,
+        "dropout": 0.1,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "optimizer": "adam",
+        "clip": 1.0,
+        "epochs": 20.0,
+        "patience": 5,
+        "warmup": 0.02,
+        "seq_len": 64,
+        "eval_every": 0,
+    },
+    ("classic", "lines"): {
+        "hidden": 50,
+        "iterations": 35000,
+        "lr": 0.01,
+        "optimizer": "sgd",
+        "clip": 5.0,
+        "seq_len": None,
+        "layers": 1,
+        "dropout": 0.0,
+        "batch_size": 1,
+        "patience": 0,
+        "warmup": 0.0,
+        "eval_every": 0,
+    },
+    ("classic", "stream"): {
+        "hidden": 100,
+        "iterations": 20000,
+        "lr": 0.1,
+        "optimizer": "adagrad",
+        "clip": 5.0,
+        "seq_len": 25,
+        "layers": 1,
+        "dropout": 0.0,
+        "batch_size": 1,
+        "patience": 0,
+        "warmup": 0.0,
+        "eval_every": 0,
+    },
+}
+EVALS_PER_EPOCH_MAX_STEPS = 200  # the engine evaluates every epoch, or every 200 steps if sooner
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Stopping: after `iterations` steps, `epochs` passes or `time_budget`
+    seconds, whichever comes first, or when the validation loss has not improved for
+    `patience` evaluations (0: never stop early). The best weights seen are kept."""
+
+    mode: Mode = "lines"
+    model: str = "lstm"
+    hidden: int | None = None
+    layers: int | None = None
+    dropout: float | None = None
+    iterations: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    batch_size: int | None = None
+    seq_len: int | None = None
+    batching: str = "consecutive"
+    clip: float | None = None
+    weight_decay: float = 0.0
+    warmup: float | None = None
+    schedule: str = "cosine"
+    eval_every: int | None = None  # steps between evaluations; 0: automatic
+    patience: int | None = None
+    dtype: str = "float32"
+    seed: int = 0
+    lowercase: bool = False
+    val_fraction: float = 0.1
+    split_seed: int = 42
+
+    @property
+    def family(self) -> str:
+        return "classic" if self.model == "classic" else "engine"
+
+    def resolved(self) -> TrainConfig:
+        """Fill the defaults for this model and mode and check every value."""
+        if self.mode not in MODES:
+            raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
+        if self.model not in MODELS:
+            raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        defaults = DEFAULTS[(self.family, self.mode)]
+        explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
+        filled = {
+            f.name: defaults[f.name]
+            for f in fields(self)
+            if getattr(self, f.name) is None
+            and f.name in defaults
+            and not (explicit_stop and f.name in ("iterations", "epochs"))
+        }
+        cfg = replace(self, **filled)
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        positive = ("hidden", "layers", "batch_size", "iterations", "epochs", "time_budget")
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise OptionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.seq_len is not None and self.seq_len <= 0:
+            raise OptionError(f"--seq-len must be positive, got {self.seq_len}")
+        for name in ("eval_every", "patience"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must not be negative, got {value}")
+        if self.lr is None or not (math.isfinite(self.lr) and self.lr > 0):
+            raise OptionError(f"--lr must be a positive number, got {self.lr}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.clip is not None and not self.clip >= 0:
+            raise OptionError(f"--clip must not be negative, got {self.clip}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise OptionError(f"--weight-decay must not be negative, got {self.weight_decay}")
+        if not 0 <= self.val_fraction < 1:
+            raise OptionError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        choices = (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("batching", BATCHINGS),
+            ("dtype", tuple(DTYPES)),
+        )
+        for name, allowed in choices:
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise OptionError(f"unknown --{name} {value!r}; choose one of: {', '.join(allowed)}")

@@ -20,3 +20,19 @@ def test_classic_benchmark_prints_its_table(data_dir: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "| what | data | figure | time (s) |"
     assert len(lines) == 5 and all("nats/char" in line for line in lines[3:])
+
+
+def test_engine_benchmark_prints_its_table(data_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "engine.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "| what | data | figure | time (s) |"
+    throughput = [line for line in lines if line.startswith("| throughput")]
+    quality = [line for line in lines if line.startswith("| quality")]
+    assert len(throughput) == 10 and all("chars/s" in line for line in throughput)
+    assert len(quality) == 1 and "nats/char" in quality[0]

@@ -1,14 +1,14 @@
 """saurus: small character-level sequence models that invent new names and text.
 
 >>> import numpy as np, saurus
->>> result = saurus.train_file("dinos.txt", saurus.TrainConfig(lowercase=True))
+>>> result = saurus.train_file("dinos.txt", saurus.TrainConfig(lowercase=True, time_budget=10))
 >>> saurus.save(result.model, "dinos.saurus")
 >>> saurus.generate_lines(saurus.load("dinos.saurus"), 5, np.random.default_rng(0))
 """
 
 from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
 from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
-from saurus.evaluation import LossReport, evaluate
+from saurus.evaluation import LossReport, evaluate, score_strings
 from saurus.models import load, save
 from saurus.sampling import generate_lines, generate_text
 from saurus.training import TrainConfig, TrainResult, train_file, train_text
@@ -36,6 +36,7 @@ __all__ = [
     "make_corpus",
     "read_text",
     "save",
+    "score_strings",
     "train_file",
     "train_text",
 ]

@@ -19,37 +19,61 @@ from saurus.errors import OptionError
 
 MODELS = (*CELLS, "classic")
 
-# Measured on this project's 2-core benchmark machine (benchmarks/engine.py).
-DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("engine", "lines"): {
-        "hidden": 256,
-        "layers": 1,
-        "dropout": 0.25,
+# Measured with benchmarks/engine.py on this project's 2-core machine; the engine's
+# defaults also depend on how much data there is (SMALL_DATA characters or fewer is small).
+ENGINE_COMMON: dict[str, Any] = {
+    "layers": 1,
+    "optimizer": "adam",
+    "clip": 1.0,
+    "warmup": 0.02,
+    "eval_every": 0,
+}
+SMALL_DATA = {"lines": 60_000, "stream": 300_000}
+DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
+    # dinos.txt (18k characters): 1.64 val nats/char in 10 s
+    ("engine", "lines", "small"): {
+        **ENGINE_COMMON,
+        "hidden": 128,
+        "dropout": 0.4,
+        "batch_size": 32,
+        "lr": 1e-2,
+        "epochs": 100.0,
+        "patience": 10,
+        "seq_len": None,
+    },
+    # names.txt (205k characters): 1.94 in 300 s
+    ("engine", "lines", "large"): {
+        **ENGINE_COMMON,
+        "hidden": 384,
+        "dropout": 0.3,
         "batch_size": 64,
         "lr": 4e-3,
-        "optimizer": "adam",
-        "clip": 1.0,
-        "epochs": 60.0,
+        "epochs": 30.0,
         "patience": 8,
-        "warmup": 0.02,
         "seq_len": None,
-        "eval_every": 0,
     },
-    ("engine", "stream"): {
-        "hidden": 512,
-        "layers": 1,
-        "dropout": 0.1,
+    ("engine", "stream", "small"): {
+        **ENGINE_COMMON,
+        "hidden": 256,
+        "dropout": 0.3,
         "batch_size": 32,
         "lr": 3e-3,
-        "optimizer": "adam",
-        "clip": 1.0,
-        "epochs": 20.0,
+        "epochs": 50.0,
         "patience": 5,
-        "warmup": 0.02,
         "seq_len": 64,
-        "eval_every": 0,
     },
-    ("classic", "lines"): {
+    # tiny-shakespeare (1M characters)
+    ("engine", "stream", "large"): {
+        **ENGINE_COMMON,
+        "hidden": 512,
+        "dropout": 0.0,
+        "batch_size": 32,
+        "lr": 5e-3,
+        "epochs": 10.0,
+        "patience": 5,
+        "seq_len": 64,
+    },
+    ("classic", "lines", "any"): {
         "hidden": 50,
         "iterations": 35000,
         "lr": 0.01,
@@ -63,7 +87,7 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         "warmup": 0.0,
         "eval_every": 0,
     },
-    ("classic", "stream"): {
+    ("classic", "stream", "any"): {
         "hidden": 100,
         "iterations": 20000,
         "lr": 0.1,
@@ -116,13 +140,20 @@ class TrainConfig:
     def family(self) -> str:
         return "classic" if self.model == "classic" else "engine"
 
-    def resolved(self) -> TrainConfig:
-        """Fill the defaults for this model and mode and check every value."""
+    def size(self, data_chars: int | None) -> str:
+        """Which defaults apply: classic has one set; the engine has small and large data."""
+        if self.family == "classic":
+            return "any"
+        return "small" if data_chars is not None and data_chars <= SMALL_DATA[self.mode] else "large"
+
+    def resolved(self, data_chars: int | None = None) -> TrainConfig:
+        """Fill the defaults for this model, mode and amount of training data (None: the
+        defaults for large data) and check every value."""
         if self.mode not in MODES:
             raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
-        defaults = DEFAULTS[(self.family, self.mode)]
+        defaults = DEFAULTS[(self.family, self.mode, self.size(data_chars))]
         explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
         filled = {
             f.name: defaults[f.name]

@@ -102,9 +102,11 @@ class Run:
                 self.stopped_by = "early stopping"
                 return
             if finished:
-                self.stopped_by = (
-                    "time budget" if self.total_steps is None or step < self.total_steps else "steps"
-                )
+                if self.total_steps is None or step < self.total_steps:
+                    self.stopped_by = "time budget"
+                else:
+                    by_epochs = self.cfg.epochs is not None and self.cfg.iterations != step
+                    self.stopped_by = "epochs" if by_epochs else "steps"
                 return
             lr_box[0] = schedule(done)
 
@@ -139,7 +141,9 @@ def build_engine(
 ) -> tuple[CharModel, LineBatches | StreamBatches]:
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
-    counts = np.bincount(np.concatenate([*encoded, [vocab.eos_id or 0]]), minlength=vocab.size)
+    counts = np.bincount(np.concatenate(encoded), minlength=vocab.size)
+    if isinstance(corpus, LinesCorpus):
+        counts[vocab.eos_id] += len(encoded)  # every name ends with the end token
     assert cfg.hidden and cfg.layers and cfg.batch_size
     model = CharModel.create(
         vocab,
@@ -179,10 +183,11 @@ def train_text(
     """Train on `text`; the vocabulary covers the whole text, so the validation split never
     holds an unknown character. With `checkpoint`, the best model so far is saved there
     (atomically) at every evaluation; with `log`, every evaluation is a JSON line there."""
-    cfg = config.resolved()
+    config.resolved()  # check the options before reading the data
+    corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
+    train, val = split_corpus(corpus, config)
+    cfg = config.resolved(train.num_chars())
     assert cfg.lr is not None
-    corpus = make_corpus(text, cfg.mode, lowercase=cfg.lowercase)
-    train, val = split_corpus(corpus, cfg)
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
     if cfg.family == "classic":
@@ -231,9 +236,9 @@ def train_text(
     seconds = monitor.elapsed
     monitor.restore_best()
     val_report = monitor.best
-    if val is not None and monitor.steps > 0 and (val_report is None or monitor.best_step != monitor.steps):
+    if val is not None and val_report is None and monitor.steps > 0:  # stopped before any evaluation
         try:
-            val_report = evaluate(model, val) if val_report is None else val_report
+            val_report = evaluate(model, val)
         except KeyboardInterrupt:
             interrupted = True
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()

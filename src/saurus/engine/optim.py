@@ -88,8 +88,8 @@ class Optimizer:
                 m += (1 - b1) * g
                 v *= b2
                 v += (1 - b2) * (g * g)
-                step = lr * math.sqrt(1 - b2**self.steps) / (1 - b1**self.steps)
-                w -= step * m / (np.sqrt(v) + self.eps)
+                v_hat = v / (1 - b2**self.steps)
+                w -= (lr / (1 - b1**self.steps)) * m / (np.sqrt(v_hat) + self.eps)
             if self.name == "adamw" and self.weight_decay and decays(name):
                 w -= (lr * self.weight_decay) * w
 

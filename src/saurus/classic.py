@@ -21,7 +21,7 @@ import numpy as np
 
 from saurus.corpus import Mode
 from saurus.errors import ModelFileError
-from saurus.protocol import START
+from saurus.protocol import START, base_meta
 from saurus.reference.name_model import (
     GRAD_KEYS,
     clip,
@@ -120,10 +120,7 @@ class ClassicRNN:
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
-            "kind": self.kind,
-            "mode": self.mode,
-            "lowercase": self.lowercase,
-            "vocab": self.vocab.to_json(),
+            **base_meta(self),
             "hidden": self.hidden,
         }
         return meta, dict(self.params)

@@ -31,3 +31,13 @@ class SequenceModel(Protocol):
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Metadata and arrays for a model file."""
+
+
+def base_meta(model: SequenceModel) -> dict[str, Any]:
+    """The metadata every model file holds, whatever the kind of model."""
+    return {
+        "kind": model.kind,
+        "mode": model.mode,
+        "lowercase": model.lowercase,
+        "vocab": model.vocab.to_json(),
+    }

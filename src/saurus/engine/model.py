@@ -18,7 +18,7 @@ import numpy as np
 from saurus.corpus import Mode
 from saurus.engine.layers import CELLS, State, weight_grad
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START
+from saurus.protocol import START, base_meta
 from saurus.vocab import Vocab
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -255,10 +255,7 @@ class CharModel:
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
-            "kind": self.kind,
-            "mode": self.mode,
-            "lowercase": self.lowercase,
-            "vocab": self.vocab.to_json(),
+            **base_meta(self),
             "cell": self.cell,
             "hidden": self.hidden,
             "layers": self.layers,

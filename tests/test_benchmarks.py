@@ -9,9 +9,10 @@ from pathlib import Path
 from conftest import REPO
 
 
-def test_classic_benchmark_prints_its_table(data_dir: Path) -> None:
+def run_quick(script: str) -> list[str]:
+    """The table a benchmark script prints with --quick, as lines."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "classic.py"), "--quick"],
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -19,19 +20,16 @@ def test_classic_benchmark_prints_its_table(data_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "| what | data | figure | time (s) |"
+    return lines
+
+
+def test_classic_benchmark_prints_its_table(data_dir: Path) -> None:
+    lines = run_quick("classic.py")
     assert len(lines) == 5 and all("nats/char" in line for line in lines[3:])
 
 
 def test_engine_benchmark_prints_its_table(data_dir: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "engine.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == "| what | data | figure | time (s) |"
+    lines = run_quick("engine.py")
     throughput = [line for line in lines if line.startswith("| throughput")]
     quality = [line for line in lines if line.startswith("| quality")]
     assert len(throughput) == 10 and all("chars/s" in line for line in throughput)

@@ -13,7 +13,7 @@ from saurus.errors import OptionError, VocabularyError
 from saurus.evaluation import LossReport, evaluate, log_softmax
 from saurus.protocol import START
 from saurus.reference.name_model import name_forward
-from saurus.sampling import draw, generate_lines, generate_text
+from saurus.sampling import Decoding, draw, generate_lines, generate_text
 
 
 def test_evaluate_equals_the_reference_loss_name_by_name() -> None:
@@ -51,9 +51,9 @@ def test_loss_report_units() -> None:
 def test_draw_follows_the_distribution() -> None:
     p = np.array([0.1, 0.6, 0.3])
     logits = np.tile(np.log(p), (30000, 1))
-    counts = np.bincount(draw(logits, 1.0, np.random.default_rng(0)), minlength=3) / 30000
+    counts = np.bincount(draw(logits, Decoding(1.0), np.random.default_rng(0)), minlength=3) / 30000
     np.testing.assert_allclose(counts, p, atol=0.01)
-    hot = np.bincount(draw(logits, 0.5, np.random.default_rng(0)), minlength=3) / 30000
+    hot = np.bincount(draw(logits, Decoding(0.5), np.random.default_rng(0)), minlength=3) / 30000
     sharpened = p**2 / (p**2).sum()  # T = 0.5 squares the probabilities
     np.testing.assert_allclose(hot, sharpened, atol=0.01)
 
@@ -72,8 +72,8 @@ def test_samples_are_repeatable_and_well_formed() -> None:
 def test_draw_survives_extreme_temperatures() -> None:
     logits = np.array([[0.0, 3.0, 1.0], [5.0, -2.0, 4.9]])
     rng = np.random.default_rng(0)
-    np.testing.assert_array_equal(draw(logits, 1e-300, rng), [1, 0])
-    assert set(draw(np.tile(logits[:1], (200, 1)), 1e300, rng).tolist()) == {0, 1, 2}
+    np.testing.assert_array_equal(draw(logits, Decoding(1e-300), rng), [1, 0])
+    assert set(draw(np.tile(logits[:1], (200, 1)), Decoding(1e300), rng).tolist()) == {0, 1, 2}
 
 
 def test_many_names_come_in_bounded_batches(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
 
@@ -54,34 +55,26 @@ def int_value(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
-def positive_float(text: str) -> float:
+def float_value(text: str, ok: Callable[[float], bool], wanted: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not (np.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return float_value(text, lambda v: v > 0, "a positive number")
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value >= 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
-    return value
+    return float_value(text, lambda v: v >= 0, "a number of at least 0")
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
+    return float_value(text, lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
 def build_parser() -> Parser:
@@ -229,32 +222,8 @@ def training_data(name: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(
-        mode=args.mode,
-        model=args.model,
-        hidden=args.hidden,
-        layers=args.layers,
-        dropout=args.dropout,
-        iterations=args.iterations,
-        epochs=args.epochs,
-        time_budget=args.time_budget,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        batching=args.batching,
-        clip=args.clip,
-        weight_decay=args.weight_decay,
-        warmup=args.warmup,
-        schedule=args.schedule,
-        eval_every=args.eval_every,
-        patience=args.patience,
-        dtype=args.dtype,
-        seed=args.seed,
-        lowercase=args.lowercase,
-        val_fraction=args.val_fraction,
-        split_seed=args.split_seed,
-    )
+    # every TrainConfig field has a train option of the same name
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     data = training_data(args.file)
     config.resolved()  # a bad option fails before any file is touched
     check_writable_model_path(args.output, protect=(data,))

@@ -109,16 +109,13 @@ def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport
     sequences = []
     for text in texts:
         text = normalise(text, lowercase=model.lowercase)
-        if model.mode == "lines":
-            if EOS in text:
-                raise VocabularyError(f"a name to score must be a single line: {text!r}")
-            model.vocab.check(text, f"{text!r}")
-            sequences.append(np.append(model.vocab.encode(text), model.vocab.eos_id))
-        else:
-            if not text:
-                raise VocabularyError("cannot score an empty text")
-            model.vocab.check(text, f"{text!r}")
-            sequences.append(model.vocab.encode(text))
+        if model.mode == "lines" and EOS in text:
+            raise VocabularyError(f"a name to score must be a single line: {text!r}")
+        if model.mode == "stream" and not text:
+            raise VocabularyError("cannot score an empty text")
+        model.vocab.check(text, f"{text!r}")
+        ids = model.vocab.encode(text)
+        sequences.append(np.append(ids, model.vocab.eos_id) if model.mode == "lines" else ids)
     if not sequences:
         return []
     totals = sequence_log_probs(model, sequences)

@@ -17,17 +17,16 @@ def name_hash(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def hashes_of(names: Iterable[str]) -> np.ndarray:
+    """The hash of each name, in order, as uint64."""
+    return np.array([name_hash(n) for n in names], dtype=np.uint64)
+
+
 def name_hashes(names: Iterable[str]) -> np.ndarray:
-    """Sorted distinct hashes of `names`, as uint64."""
-    return np.unique(np.array([name_hash(n) for n in names], dtype=np.uint64))
+    """Sorted distinct hashes of `names`: what a model file keeps."""
+    return np.unique(hashes_of(names))
 
 
 def seen_mask(seen: np.ndarray, names: list[str]) -> np.ndarray:
-    """True for each name whose hash is in the sorted array `seen`."""
-    if len(seen) == 0 or not names:
-        return np.zeros(len(names), dtype=bool)
-    return np.isin(name_hashes_unsorted(names), seen)
-
-
-def name_hashes_unsorted(names: list[str]) -> np.ndarray:
-    return np.array([name_hash(n) for n in names], dtype=np.uint64)
+    """True for each name whose hash is in `seen`."""
+    return np.isin(hashes_of(names), seen)

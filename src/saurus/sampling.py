@@ -46,10 +46,9 @@ def check_temperature(temperature: float) -> None:
         raise OptionError(f"the temperature must be a positive number, got {temperature}")
 
 
-def draw(logits: np.ndarray, temperature: float | Decoding, rng: np.random.Generator) -> np.ndarray:
+def draw(logits: np.ndarray, how: Decoding, rng: np.random.Generator) -> np.ndarray:
     """One sample per row of logits (B, V) from softmax(logits / T), restricted to the
     top-k / top-p characters, by inverse CDF (or the argmax, when greedy)."""
-    how = temperature if isinstance(temperature, Decoding) else Decoding(temperature)
     if how.greedy:
         return logits.argmax(axis=1)
     # shift before scaling: logits / T alone overflows for tiny T
@@ -122,9 +121,11 @@ def generate_lines(
             "train it again with this version of saurus"
         )
     names: list[str] = []
-    drawn = 0
-    while len(names) < n and drawn < (NOVEL_TRIES * n if novel else n):
-        batch = min(MAX_BATCH, n - len(names)) if not novel else min(MAX_BATCH, max(2 * (n - len(names)), 64))
+    drawn, limit = 0, NOVEL_TRIES * n if novel else n
+    while len(names) < n and drawn < limit:
+        # --novel draws extra, since some of what it draws is dropped
+        wanted = n - len(names)
+        batch = min(MAX_BATCH, max(2 * wanted, 64) if novel else wanted)
         fresh = draw_names(model, batch, rng, how, prefix_ids, max_len)
         drawn += batch
         if novel:

@@ -9,7 +9,6 @@ returns the best model so far, marked as interrupted.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from saurus.batches import Batch, LineBatches, StreamBatches
+from saurus.batches import LineBatches, StreamBatches
 from saurus.classic import ClassicRNN
 from saurus.corpus import Corpus, LinesCorpus, make_corpus, read_text
 from saurus.engine.model import CharModel
@@ -122,8 +121,7 @@ def engine_steps(
     optimizer = Optimizer(cfg.optimizer or "adam", weight_decay=cfg.weight_decay)
     dropout_rng = rng if model.dropout > 0 else None
     state = None
-    for _ in itertools.count():
-        batch: Batch
+    while True:
         for batch in batches.epoch(rng):
             B = batch.inputs.shape[1]
             if batch.fresh or state is None:
@@ -164,13 +162,21 @@ def build_engine(
     return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
 
 
-def classic_steps(
-    model: ClassicRNN, train: Corpus, cfg: TrainConfig, lr: float
-) -> Iterator[tuple[float, int]]:
+def build_classic(
+    cfg: TrainConfig, corpus: Corpus, train: Corpus
+) -> tuple[ClassicRNN, Iterator[tuple[float, int]], int]:
+    """The classic model, its endless steps (the exercise's recipe) and steps per epoch."""
+    assert cfg.hidden and cfg.lr
+    model = ClassicRNN.create(
+        corpus.vocab(), cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase
+    )
     limit = cfg.iterations or 2**62
     if isinstance(train, LinesCorpus):
-        return model.fit_lines(train.encode(model.vocab), limit, lr, np.random.default_rng(cfg.seed))
-    return model.fit_stream(train.encode(model.vocab)[0], limit, lr, cfg.seq_len or 25)
+        steps = model.fit_lines(train.encode(model.vocab), limit, cfg.lr, np.random.default_rng(cfg.seed))
+        return model, steps, len(train.examples)
+    seq_len = cfg.seq_len or 25
+    steps = model.fit_stream(train.encode(model.vocab)[0], limit, cfg.lr, seq_len)
+    return model, steps, max(1, train.num_chars() // seq_len)
 
 
 def train_text(
@@ -190,17 +196,9 @@ def train_text(
     assert cfg.lr is not None
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
+    model: Any
     if cfg.family == "classic":
-        assert cfg.hidden
-        model: Any = ClassicRNN.create(
-            corpus.vocab(), cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase
-        )
-        per_epoch = (
-            len(train.examples)
-            if isinstance(train, LinesCorpus)
-            else max(1, train.num_chars() // (cfg.seq_len or 25))
-        )
-        steps = classic_steps(model, train, cfg, cfg.lr)
+        model, steps, per_epoch = build_classic(cfg, corpus, train)
         schedule = Schedule(cfg.lr, "constant")
     else:
         model, batches = build_engine(cfg, corpus, train)

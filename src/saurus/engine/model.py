@@ -78,7 +78,8 @@ class Forward:
     inputs: list[np.ndarray]  # the (dropped-out) input of layers 1.. and of the head
     caches: list[Any]
     masks: list[Any]  # dropout masks after each layer
-    probs: np.ndarray  # softmax(logits), (T*B, V)
+    logits: np.ndarray  # (T*B, V)
+    probs: np.ndarray | None = None  # softmax(logits), set by loss()
 
 
 @dataclass
@@ -178,10 +179,7 @@ class CharModel:
             final.append(last)
         top = inputs[-1]
         logits = top.reshape(-1, self.hidden) @ p["head.W"] + p["head.b"]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(shifted)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return logits.reshape(*ids.shape, -1), final, Forward(ids, inputs, caches, masks, probs)
+        return logits.reshape(*ids.shape, -1), final, Forward(ids, inputs, caches, masks, logits)
 
     def loss(
         self,
@@ -193,8 +191,11 @@ class CharModel:
     ) -> tuple[float, int, list[State], Forward]:
         """Mean nats per counted target (mask 1), their count, the final state, the cache."""
         _, final, fwd = self.forward(ids, state, rng)
+        probs = np.exp(fwd.logits - fwd.logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        fwd.probs = probs
         flat_targets = targets.ravel()
-        picked = fwd.probs[np.arange(len(flat_targets)), flat_targets]
+        picked = probs[np.arange(len(flat_targets)), flat_targets]
         nll = -np.log(np.maximum(picked, np.finfo(picked.dtype).tiny)).astype(np.float64)
         if mask is None:
             return float(nll.mean()), nll.size, final, fwd
@@ -213,6 +214,7 @@ class CharModel:
         dstate adds an outside gradient on the final state (for gradient checks)."""
         p, cell = self.params, CELLS[self.cell]
         flat_targets = targets.ravel()
+        assert fwd.probs is not None, "backward needs the forward pass of loss()"
         dlogits = fwd.probs.copy()
         dlogits[np.arange(len(flat_targets)), flat_targets] -= 1.0
         if mask is None:

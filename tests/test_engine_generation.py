@@ -63,7 +63,7 @@ def test_the_model_recites_and_novel_drops_what_it_recites(names_model: CharMode
 
 def test_novel_needs_the_seen_names(names_model: CharModel) -> None:
     blind = CharModel(**{**names_model.__dict__, "seen": np.zeros(0, dtype=np.uint64)})
-    with pytest.raises(OptionError, match="does not record its training names"):
+    with pytest.raises(OptionError, match="does not record the names it was trained on"):
         generate_lines(blind, 5, np.random.default_rng(0), novel=True)
 
 

@@ -10,7 +10,7 @@ from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
 from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
 from saurus.evaluation import LossReport, evaluate, score_strings
 from saurus.models import load, save
-from saurus.sampling import generate_lines, generate_text
+from saurus.sampling import generate_lines, generate_text, generate_texts, iter_lines, iter_text, iter_texts
 from saurus.training import TrainConfig, TrainResult, train_file, train_text
 from saurus.vocab import Vocab
 
@@ -32,6 +32,10 @@ __all__ = [
     "evaluate",
     "generate_lines",
     "generate_text",
+    "generate_texts",
+    "iter_lines",
+    "iter_text",
+    "iter_texts",
     "load",
     "make_corpus",
     "read_text",

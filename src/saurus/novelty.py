@@ -1,8 +1,8 @@
-"""Which names a model was trained on, kept as 64-bit hashes rather than the text itself.
+"""Which names are new: not among a model's training names, and not given out before.
 
-A lines model stores blake2b-64 hashes of its training names (after the same
-normalisation), so `--novel` can drop generated names that occur in the data without the
-model file carrying the data. Two different names collide with probability ~ n / 2^64.
+A model stores blake2b-64 hashes of its training names (after the same normalisation),
+so `--novel` can drop generated names that occur in the data without the model file
+carrying the data. Two different names collide with probability ~ n / 2^64.
 """
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ import hashlib
 from collections.abc import Iterable
 
 import numpy as np
+
+from saurus.errors import OptionError
+
+NO_RECORD = (
+    "this model file does not record the names it was trained on, so --novel cannot tell "
+    "new names from old ones; retrain it with `saurus train` (models saved by this version "
+    "record them)"
+)
 
 
 def name_hash(name: str) -> int:
@@ -30,3 +38,31 @@ def name_hashes(names: Iterable[str]) -> np.ndarray:
 def seen_mask(seen: np.ndarray, names: list[str]) -> np.ndarray:
     """True for each name whose hash is in `seen`."""
     return np.isin(hashes_of(names), seen)
+
+
+def recorded_names(model: object) -> np.ndarray:
+    """The hashes of the names `model` was trained on; an OptionError when it records none."""
+    seen = getattr(model, "seen", None)
+    if seen is None or len(seen) == 0:
+        raise OptionError(NO_RECORD)
+    return seen
+
+
+class NewNames:
+    """Lets each name through once only and, given `seen` hashes, none of those names."""
+
+    def __init__(self, seen: np.ndarray | None = None) -> None:
+        self.seen = seen
+        self.given: set[str] = set()
+
+    def take(self, names: list[str], room: int) -> list[str]:
+        """The first `room` (at most) new names of `names`, in order; from now on they are old."""
+        old = [False] * len(names) if self.seen is None else seen_mask(self.seen, names).tolist()
+        fresh: list[str] = []
+        for name, is_old in zip(names, old, strict=True):
+            if len(fresh) == room:
+                break
+            if not is_old and name not in self.given:
+                self.given.add(name)
+                fresh.append(name)
+        return fresh

@@ -165,7 +165,10 @@ def test_reproduce_with_explicit_data_and_options(dinos_path: Path) -> None:
     assert all(len(b.splitlines()) == 3 for b in blocks if b)
 
 
-def test_ctrl_c_saves_the_model_trained_so_far(names_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_saves_the_model_trained_so_far(
+    names_file: Path, tmp_path: Path, signum: int, status: int
+) -> None:
     out = tmp_path / "m.saurus"
     args = ["train", names_file, "-o", out, "--iterations", "10000000", "--report-every", "100"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -173,13 +176,16 @@ def test_ctrl_c_saves_the_model_trained_so_far(names_file: Path, tmp_path: Path)
         [sys.executable, "-m", "saurus", *map(str, args)], stderr=subprocess.PIPE, text=True, env=env
     ) as proc:
         assert proc.stderr is not None
-        first = proc.stderr.readline()  # the first report: a checkpoint is already on disk
-        assert first.startswith("step 100/"), first
+        first = proc.stderr.readline()
+        while first and " val " not in first:  # a tick before the first evaluation
+            first = proc.stderr.readline()
+        assert first.startswith("step 100/"), first  # the first evaluation: a checkpoint is on disk
         assert out.is_file()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         rest = proc.stderr.read()
-        assert proc.wait(timeout=60) == 130
+        assert proc.wait(timeout=60) == status
     assert "interrupted after" in rest and "Traceback" not in rest
+    assert not (tmp_path / "m.saurus.lock").exists()
     meta = load_model_file(out).meta["training"]
     assert meta["interrupted"] is True and 100 <= meta["iterations"] < 10000000
     models.load(out)
@@ -230,10 +236,15 @@ def test_train_never_overwrites_the_data_or_a_stranger_file(names_file: Path, tm
     assert_one_line_error(saurus("train", data, "-o", tmp_path), "is a folder")
 
 
-def test_train_overwrites_an_older_model(names_file: Path, model_file: Path, tmp_path: Path) -> None:
+def test_train_replaces_an_older_model_only_when_told(
+    names_file: Path, model_file: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "old.saurus"
     target.write_bytes(model_file.read_bytes())
-    result = saurus("train", names_file, "-o", target, "--iterations", "50", "-q")
+    refused = saurus("train", names_file, "-o", target, "--iterations", "50", "-q")
+    assert_one_line_error(refused, "already holds a model", "--overwrite")
+    assert target.read_bytes() == model_file.read_bytes()
+    result = saurus("train", names_file, "-o", target, "--iterations", "50", "-q", "--overwrite")
     assert result.returncode == 0, result.stderr
     assert load_model_file(target).meta["training"]["iterations"] == 50
 

@@ -45,8 +45,9 @@ def test_train_reports_progress_and_writes_the_log(trained: tuple[Path, Path, st
     _, out, stderr = trained
     lines = stderr.splitlines()
     assert lines[0].startswith("step 50/300  epoch ") and " val " in lines[0] and "chars/s" in lines[0]
-    assert "stopped by steps" in stderr or "stopped by early stopping" in stderr
-    log = [json.loads(line) for line in out.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert "(reached --iterations;" in stderr or "(stopped early: validation stopped improving;" in stderr
+    log_path = out.with_name(out.name + ".log.jsonl")
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert log[0]["iteration"] == 50 and {"train_nats", "val_nats", "chars_per_second", "lr"} <= set(log[0])
     model = models.load(out)
     assert isinstance(model, CharModel) and model.cell == "lstm" and model.hidden == 32

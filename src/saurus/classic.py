@@ -14,14 +14,14 @@ stream mode: truncated BPTT over `seq_len` characters with the state carried fro
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from saurus.corpus import Mode
 from saurus.errors import ModelFileError
-from saurus.protocol import START, base_meta
+from saurus.protocol import START, base_meta, seen_names
 from saurus.reference.name_model import (
     GRAD_KEYS,
     clip,
@@ -42,6 +42,7 @@ class ClassicRNN:
     vocab: Vocab
     mode: Mode
     lowercase: bool
+    seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))  # name hashes
     kind: ClassVar[str] = "classic-rnn"
 
     @classmethod
@@ -123,7 +124,7 @@ class ClassicRNN:
             **base_meta(self),
             "hidden": self.hidden,
         }
-        return meta, dict(self.params)
+        return meta, {**self.params, "seen_names": self.seen}
 
     @classmethod
     def from_file(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ClassicRNN:
@@ -145,4 +146,4 @@ class ClassicRNN:
             if not np.all(np.isfinite(array)):
                 raise ModelFileError(f"the weight {name} holds NaN or infinite values")
             params[name] = array.astype(np.float64)
-        return cls(params, vocab, mode, lowercase)
+        return cls(params, vocab, mode, lowercase, seen_names(arrays))

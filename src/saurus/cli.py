@@ -1,13 +1,19 @@
-"""The `saurus` command line: argument parsing only; the work is done by the API."""
+"""The `saurus` command line: argument parsing only; the work is done by the API.
+
+Every mistake a user can make ends in one line on stderr and exit status 2; Ctrl-C ends
+with 130 (SIGTERM during training with 143), after training has saved what it had.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
@@ -16,29 +22,52 @@ import numpy as np
 
 from saurus import __version__, models
 from saurus.batches import BATCHINGS
-from saurus.checkpoint import check_writable_log_path, check_writable_model_path
 from saurus.corpus import MODES, make_corpus, read_text
-from saurus.datasets import DATASETS, dataset_path
+from saurus.datasets import DATASETS, dataset_path, open_source
 from saurus.engine.model import DTYPES
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES
-from saurus.errors import OptionError, SaurusError
+from saurus.errors import OptionError, SaurusError, os_reason
 from saurus.evaluation import evaluate, score_strings
+from saurus.memory import check_fits, classic_bytes
+from saurus.output_lock import output_lock
+from saurus.outputs import check_folder, check_log_output, check_model_output, log_path_for
+from saurus.overlap import overlap
 from saurus.progress_line import ProgressLine
 from saurus.reference.name_model import classic_training_run
-from saurus.sampling import DEFAULT_MAX_LEN, generate_lines, generate_text
-from saurus.train_config import MODELS, TrainConfig
-from saurus.training import train_file
+from saurus.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
+from saurus.train_config import MAX_SEED, MODELS, TrainConfig
+from saurus.training import train_text
+from saurus.unknown_chars import drop_unknown, prepare_scored
 from saurus.vocab import Vocab
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+DEFAULT_LENGTH = 200
+TEXT_SEPARATOR = "---"  # the line between text samples when -n asks for several
+
+
+def one_line(message: str) -> str:
+    """A message kept to one line, whatever file names it quotes."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit status 2, pointing to
+    the --help of the command that was meant."""
+
+    commands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: None = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args)
+        if extra:
+            command = getattr(parsed, "command", None)
+            parser: argparse.ArgumentParser = self.commands.get(command, self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def positive_int(text: str) -> int:
@@ -55,6 +84,13 @@ def int_value(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
+def seed_value(text: str) -> int:
+    value = int_value(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
 def float_value(text: str, ok: Callable[[float], bool], wanted: str) -> float:
     try:
         value = float(text)
@@ -69,6 +105,12 @@ def positive_float(text: str) -> float:
     return float_value(text, lambda v: v > 0, "a positive number")
 
 
+def temperature_value(text: str) -> float:
+    return float_value(
+        text, lambda v: v > 0, "a positive number (for the likeliest character every time, use --greedy)"
+    )
+
+
 def non_negative_float(text: str) -> float:
     return float_value(text, lambda v: v >= 0, "a number of at least 0")
 
@@ -77,21 +119,64 @@ def fraction(text: str) -> float:
     return float_value(text, lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
+def examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *example: str) -> Parser:
+    parser = sub.add_parser(
+        name,
+        help=helptext,
+        description=helptext[0].upper() + helptext[1:] + ".",
+        epilog=examples(*example),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="BLAS threads (default: all cores; 1 when running jobs side by side)",
+    )
+    return parser
+
+
 def build_parser() -> Parser:
-    parser = Parser(prog="saurus", description="Train small character models and invent new names and text.")
+    parser = Parser(
+        prog="saurus",
+        description="Train small character models and invent new names and text.",
+        epilog=examples(
+            "saurus train dinos -o dinos.saurus --lowercase",
+            "saurus sample dinos.saurus -n 10 --novel",
+            "saurus score dinos.saurus tyrannosaurus",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"saurus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    datasets = ", ".join(DATASETS)
 
-    p = sub.add_parser("train", help="train a model on a UTF-8 text file or a registered dataset")
+    p = add_command(
+        sub,
+        "train",
+        "train a model on a UTF-8 text file or a registered dataset",
+        "saurus train dinos -o dinos.saurus --lowercase",
+        "saurus train names.txt -o names.saurus --time-budget 60",
+        "saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite",
+    )
     p.add_argument(
-        "file", help=f"training data: one example per line, or running text; or one of: {', '.join(DATASETS)}"
+        "file",
+        help=f"training data, a UTF-8 file: one example per line, or running text; or a dataset: {datasets}",
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model file (and its log); without it train refuses",
+    )
+    p.add_argument(
         "--mode",
         choices=MODES,
-        default="lines",
-        help="lines: one example per line (names); stream: continuous text (default: lines)",
+        help="lines: one example per line (names); stream: running text "
+        "(default: the dataset's own mode, else lines)",
     )
     p.add_argument(
         "--model",
@@ -103,13 +188,16 @@ def build_parser() -> Parser:
     g.add_argument("--hidden", type=positive_int, help="hidden units per layer")
     g.add_argument("--layers", type=positive_int, help="stacked recurrent layers")
     g.add_argument("--dropout", type=fraction, help="dropout between layers and before the head")
-    g.add_argument(
-        "--dtype", choices=tuple(DTYPES), default="float32", help="float precision (default: float32)"
-    )
+    g.add_argument("--dtype", choices=tuple(DTYPES), help="float precision (default: float32)")
     g = p.add_argument_group("how long (the first limit reached ends training)")
     g.add_argument("--iterations", "--steps", type=positive_int, help="optimizer steps")
     g.add_argument("--epochs", type=positive_float, help="passes over the training split")
-    g.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="seconds of training")
+    g.add_argument(
+        "--time-budget",
+        type=positive_float,
+        metavar="SECONDS",
+        help="seconds for the whole run, data preparation and the last evaluation included",
+    )
     g.add_argument(
         "--patience",
         type=int_value,
@@ -117,24 +205,21 @@ def build_parser() -> Parser:
     )
     g = p.add_argument_group("optimization")
     g.add_argument("--lr", type=positive_float, help="peak learning rate")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help="engine default: adam")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="engine default: adam (adamw with --weight-decay)")
     g.add_argument("--batch-size", type=positive_int, help="examples (lines) or chunks (stream) per step")
-    g.add_argument("--seq-len", type=positive_int, help="stream chunk length for truncated BPTT")
+    g.add_argument("--seq-len", type=positive_int, help="stream: chunk length for truncated BPTT")
     g.add_argument(
         "--batching",
         choices=BATCHINGS,
-        default="consecutive",
-        help="stream: consecutive chunks carry the state, random chunks start from zeros",
+        help="stream: consecutive chunks carry the state (default), random chunks start from zeros",
     )
     g.add_argument("--clip", type=non_negative_float, help="global gradient-norm limit (0: none)")
     g.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="AdamW decay (default: 0)")
     g.add_argument("--warmup", type=fraction, help="share of the run spent warming the learning rate up")
-    g.add_argument(
-        "--schedule", choices=SCHEDULES, default="cosine", help="learning-rate decay (default: cosine)"
-    )
+    g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate decay (default: cosine)")
     g = p.add_argument_group("data and reporting")
     g.add_argument(
-        "--seed", type=int_value, default=0, help="seed for weights, order and dropout (default: 0)"
+        "--seed", type=seed_value, default=0, help="seed for weights, order and dropout (default: 0)"
     )
     g.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
     g.add_argument(
@@ -144,7 +229,7 @@ def build_parser() -> Parser:
         help="share held out for validation, 0 for none (default: 0.1)",
     )
     g.add_argument(
-        "--split-seed", type=int_value, default=42, help="seed of the validation split (default: 42)"
+        "--split-seed", type=seed_value, default=42, help="seed of the validation split (default: 42)"
     )
     g.add_argument(
         "--eval-every",
@@ -153,59 +238,110 @@ def build_parser() -> Parser:
         help="evaluate, report and checkpoint the best model every N steps "
         "(default: every epoch or 200 steps; classic: 10 per run)",
     )
-    g.add_argument("--log", type=Path, help="JSON-lines log of every evaluation (default: OUTPUT.log.jsonl)")
+    g.add_argument(
+        "--log",
+        type=Path,
+        help="JSON-lines log of every evaluation (default: OUTPUT.log.jsonl, e.g. dinos.saurus.log.jsonl)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(run=cmd_train)
 
-    p = sub.add_parser("sample", help="generate new examples from a model")
-    p.add_argument("model", type=Path)
-    p.add_argument("-n", type=positive_int, default=10, help="how many names (lines models; default: 10)")
-    p.add_argument("--seed", type=int_value, help="seed for repeatable output (default: random)")
-    p.add_argument(
-        "--temperature", type=positive_float, default=1.0, help="below 1 safer, above 1 wilder (default: 1.0)"
+    p = add_command(
+        sub,
+        "sample",
+        "generate new names or text from a model",
+        "saurus sample dinos.saurus -n 20 --novel --seed 1",
+        "saurus sample dinos.saurus --prefix tyr --temperature 0.7",
+        "saurus sample sonnets.saurus --length 400 --prefix 'Shall I'",
     )
-    p.add_argument("--top-k", type=int_value, default=0, help="draw only from the k likeliest characters")
+    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument(
+        "-n",
+        type=positive_int,
+        help="how many names (lines models; default: 10), or independent text samples "
+        f"(stream models, separated by a '{TEXT_SEPARATOR}' line; default: 1)",
+    )
+    p.add_argument("--seed", type=seed_value, help="seed for repeatable output (default: random)")
+    p.add_argument("--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)")
+    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest characters")
     p.add_argument(
         "--top-p",
-        type=positive_float,
-        default=1.0,
-        help="draw from the likeliest characters holding this mass",
+        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        help="draw from the fewest likeliest characters holding this share of the probability",
     )
     p.add_argument("--greedy", action="store_true", help="always take the likeliest character")
-    p.add_argument("--novel", action="store_true", help="drop names that occur in the training data (lines)")
+    p.add_argument(
+        "--novel",
+        action="store_true",
+        help="lines: only names that are not in the training data, each once",
+    )
+    p.add_argument("--unique", action="store_true", help="lines: print no name twice")
     p.add_argument("--prefix", default="", help="text every sample starts with")
     p.add_argument(
         "--max-len",
         type=positive_int,
-        default=DEFAULT_MAX_LEN,
-        help=f"longest name, prefix included (lines models; default: {DEFAULT_MAX_LEN})",
+        help=f"lines: longest name, prefix included (default: {DEFAULT_MAX_LEN})",
     )
     p.add_argument(
         "--length",
         type=positive_int,
-        default=200,
-        help="characters to write after the prefix (stream models; default: 200)",
+        help=f"stream: characters to write after the prefix (default: {DEFAULT_LENGTH})",
     )
     p.set_defaults(run=cmd_sample)
 
-    p = sub.add_parser("eval", help="loss of a model on a text file (nats/char, bits/char, perplexity)")
-    p.add_argument("model", type=Path)
-    p.add_argument("file", type=Path)
+    p = add_command(
+        sub,
+        "eval",
+        "loss of a model on a text file or dataset (nats/char, bits/char, perplexity)",
+        "saurus eval dinos.saurus held_out.txt",
+        "saurus eval names.saurus names --skip-unknown",
+    )
+    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument("file", help=f"a UTF-8 file in the model's format, or a dataset: {datasets}")
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="leave out what the model cannot score (lines: names with an unknown character; "
+        "stream: the unknown characters) and say how much",
+    )
     p.set_defaults(run=cmd_eval)
 
-    p = sub.add_parser("score", help="log-probability per character of each string under a model")
-    p.add_argument("model", type=Path)
-    p.add_argument("texts", nargs="+", metavar="TEXT", help="names (lines models) or text to score")
+    p = add_command(
+        sub,
+        "score",
+        "log-probability per character of each string under a model",
+        "saurus score dinos.saurus tyrannosaurus xqzvw",
+        "saurus score dinos.saurus - < candidates.txt",
+    )
+    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument(
+        "texts",
+        nargs="+",
+        metavar="TEXT",
+        help="names (lines models) or text to score; - reads them from standard input, one per line",
+    )
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="score strings with unknown characters anyway (lines: -inf; stream: without them)",
+    )
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("reproduce", help="rerun a classic exercise and print its transcript")
+    p = add_command(
+        sub,
+        "reproduce",
+        "rerun a classic exercise and print its transcript",
+        "saurus reproduce dinos",
+        "saurus reproduce dinos --iterations 4000 --every 1000",
+    )
     p.add_argument("experiment", choices=["dinos"], help="dinos: the 'Dinosaur Island' training run")
-    p.add_argument("--iterations", type=positive_int, default=35000)
+    p.add_argument("--iterations", type=positive_int, default=35000, help="SGD steps (default: 35000)")
     p.add_argument("--every", type=positive_int, default=2000, help="report every N iterations")
-    p.add_argument("--hidden", type=positive_int, default=50)
+    p.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
     p.add_argument("--names", type=positive_int, default=7, help="names sampled per report")
     p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
     p.set_defaults(run=cmd_reproduce)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -213,34 +349,53 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def training_data(name: str) -> Path:
-    """A file, or failing that a registered dataset name."""
-    path = Path(name)
-    if not path.exists() and name in DATASETS:
-        return dataset_path(name)
-    return path
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """Within the block SIGTERM acts like Ctrl-C (training saves what it has); the flag
+    list tells afterwards whether it came."""
+    came = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        came[0] = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield came
+        return
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    source = open_source(args.file)
+    mode = args.mode or source.mode or "lines"
     # every TrainConfig field has a train option of the same name
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    data = training_data(args.file)
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "mode"}
+    config = TrainConfig(mode=mode, **values)
     config.resolved()  # a bad option fails before any file is touched
-    check_writable_model_path(args.output, protect=(data,))
-    log = args.log if args.log is not None else args.output.with_suffix(".log.jsonl")
-    check_writable_log_path(log, protect=(data, args.output))
-    display = ProgressLine(sys.stderr, quiet=args.quiet)
-    try:
-        result = train_file(data, config, display.show, checkpoint=args.output, log=log)
-    finally:
-        display.close()
-    models.save(result.model, args.output, extra={"training": result.summary()})
-    what = "names" if args.mode == "lines" else "characters"
+    output: Path = args.output
+    log = args.log if args.log is not None else log_path_for(output)
+    check_folder(output, "the model")
+    with output_lock(output):
+        check_model_output(output, protect=(source.path,), overwrite=args.overwrite)
+        check_log_output(log, protect=(source.path, output), overwrite=args.overwrite)
+        display = ProgressLine(sys.stderr, quiet=args.quiet)
+        with sigterm_as_interrupt() as terminated:
+            try:
+                result = train_text(source.text, config, display.show, output, log, started)
+            finally:
+                display.close()
+            models.save(result.model, output, extra={"training": result.summary()})
+    what = "names" if mode == "lines" else "characters"
     val = f"validation {result.val}" if result.val else "no validation split"
     say(
         f"trained on {result.train_examples} {what} for {result.iterations_done} steps "
-        f"in {result.seconds:.1f} s "
-        f"(stopped by {result.stopped_by}; best at step {result.best_iteration}); {val}"
+        f"in {result.seconds:.1f} s ({result.stop_reason}; best at step {result.best_iteration}); {val}"
     )
     uniform = math.log(result.model.vocab.size)
     if result.val is not None and result.val.nats > uniform:
@@ -250,52 +405,114 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if result.interrupted:
         say(
-            f"interrupted after {result.iterations_done} iterations; "
-            f"saved the best model so far to {args.output}"
+            f"interrupted after {result.iterations_done} steps; saved the best model so far "
+            f"(step {result.best_iteration}) to {output}"
         )
-        return EXIT_INTERRUPTED
-    say(f"saved {args.output} (log: {log})")
+        return EXIT_TERMINATED if terminated[0] else EXIT_INTERRUPTED
+    say(f"saved {output} (log: {log})")
     return 0
+
+
+def decoding_options(args: argparse.Namespace) -> dict[str, object]:
+    """temperature, top-k and top-p, refused beside --greedy, which makes them meaningless."""
+    given = {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
+    if args.greedy:
+        clash = [flag for flag, value in given.items() if value is not None]
+        if clash:
+            raise OptionError(
+                f"--greedy always takes the likeliest character, so {clash[0]} has no effect; drop one"
+            )
+    return dict(
+        temperature=1.0 if args.temperature is None else args.temperature,
+        top_k=args.top_k or 0,
+        top_p=1.0 if args.top_p is None else args.top_p,
+        greedy=args.greedy,
+        prefix=args.prefix,
+    )
+
+
+def refuse(flag: str, applies_to: str, instead: str) -> NoReturn:
+    raise OptionError(f"{flag} applies to {applies_to}; {instead}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     model = models.load(args.model)
     rng = np.random.default_rng(args.seed)
-    decoding = dict(
-        temperature=args.temperature,
-        prefix=args.prefix,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        greedy=args.greedy,
-    )
+    decoding = decoding_options(args)
+    out = sys.stdout
     if model.mode == "lines":
-        names = generate_lines(model, args.n, rng, max_len=args.max_len, novel=args.novel, **decoding)
-        for name in names:
-            print(name)
-        if len(names) < args.n:
-            say(f"only {len(names)} of {args.n} names drawn were new; try a higher --temperature")
-    else:
-        if args.novel:
-            raise OptionError("--novel needs a lines model (names); this is a stream model")
-        print(generate_text(model, args.length, rng, **decoding))
+        if args.length is not None:
+            refuse("--length", "stream models (text)", "for names, --max-len limits their length")
+        n = 10 if args.n is None else args.n
+        max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+        printed = 0
+        for batch in iter_lines(
+            model, n, rng, max_len=max_len, novel=args.novel, unique=args.unique, **decoding
+        ):
+            out.write("".join(name + "\n" for name in batch))
+            out.flush()
+            printed += len(batch)
+        if printed < n:
+            kind = "new" if args.novel else "distinct"
+            advice = "drop --greedy, which draws one name" if args.greedy else "try a higher --temperature"
+            say(f"only {printed} of {n} names drawn were {kind}; {advice}")
+        return 0
+    for flag, value in (("--max-len", args.max_len), ("--novel", args.novel), ("--unique", args.unique)):
+        if value:
+            refuse(flag, "lines models (names)", "this is a stream model; use --length for text")
+    length = DEFAULT_LENGTH if args.length is None else args.length
+    if args.n is None or args.n == 1:
+        for piece in iter_text(model, length, rng, **decoding):
+            out.write(piece)
+            out.flush()
+        out.write("\n")
+        return 0
+    first = True
+    for group in iter_texts(model, args.n, length, rng, **decoding):
+        for text in group:
+            out.write(("" if first else TEXT_SEPARATOR + "\n") + text + "\n")
+            first = False
+        out.flush()
     return 0
+
+
+def read_texts(texts: list[str]) -> list[str]:
+    """The strings to score: the arguments, with - standing for stdin's non-blank lines."""
+    if "-" not in texts:
+        return texts
+    stdin = [line.rstrip("\r") for line in sys.stdin.read().split("\n") if line.strip()]
+    return [t for text in texts for t in (stdin if text == "-" else [text])]
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     model = models.load(args.model)
-    for text, report in zip(args.texts, score_strings(model, args.texts), strict=False):
-        print(f"{-report.nats:.4f}\t{text}")
+    texts = read_texts(args.texts)
+    scored, skipped = prepare_scored(model, texts, skip_unknown=args.skip_unknown)
+    reports = iter(score_strings(model, [t for t in scored if t is not None]))
+    for text, kept in zip(texts, scored, strict=True):
+        score = -math.inf if kept is None else -next(reports).nats
+        print(f"{score:.4f}\t{text}")
+    if skipped:
+        say(skipped)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     model = models.load(args.model)
-    corpus = make_corpus(read_text(args.file), model.mode, lowercase=model.lowercase)
+    source = open_source(args.file)
+    text = source.text.lower() if model.lowercase else source.text
+    text, skipped = drop_unknown(model, text, str(args.file), skip_unknown=args.skip_unknown)
+    corpus = make_corpus(text, model.mode, lowercase=model.lowercase)
     report = evaluate(model, corpus)
     print(
         f"{args.file}: {report.nats:.4f} nats/char  {report.bits:.4f} bits/char  "
         f"perplexity {report.perplexity:.3f}  ({report.chars} characters)"
     )
+    if skipped:
+        say(skipped)
+    warning = overlap(model, corpus.lines(), str(args.file))
+    if warning:
+        say(warning)
     return 0
 
 
@@ -303,11 +520,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     path = args.data if args.data is not None else dataset_path("dinos")
     text = read_text(path).lower()
     # readlines() semantics, as in the exercise: a final newline ends the last line
-    examples = [line.strip() for line in text.removesuffix("\n").split("\n")]
+    names = [line.strip() for line in text.removesuffix("\n").split("\n")]
     vocab = Vocab.from_text(text, with_eos=True)
+    longest = max(map(len, names)) + 1
+    check_fits(
+        classic_bytes(hidden=args.hidden, vocab=vocab.size, steps=longest),
+        f"the classic run with --hidden {args.hidden}",
+        "choose a smaller --hidden",
+    )
     start = time.perf_counter()
     for block in classic_training_run(
-        examples,
+        names,
         vocab.char_to_ix(),
         num_iterations=args.iterations,
         n_a=args.hidden,
@@ -319,20 +542,44 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def os_error_line(err: OSError) -> str:
+    """An OSError a user caused (a read-only folder, a full disk) in words."""
+    where = f" {err.filename}" if err.filename else ""
+    return f"cannot use{where}: {os_reason(err)}"
+
+
+def run_with_threads(args: argparse.Namespace) -> int:
+    if args.threads is None:
+        return int(args.run(args))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=args.threads):
+        return int(args.run(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    prefix = f"saurus {args.command}"
     try:
-        return int(args.run(args))
+        return run_with_threads(args)
     except SaurusError as err:
-        print(f"saurus {args.command}: error: {err}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"saurus {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`saurus sample ... | head`): silence the final flush as well
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError:
+        print(
+            f"{prefix}: error: out of memory; ask for less (a smaller model, -n or --length)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    except OSError as err:
+        print(f"{prefix}: error: {one_line(os_error_line(err))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -13,11 +13,14 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from saurus.errors import DataError, OptionError
+from saurus.errors import DataError, OptionError, os_reason
 from saurus.vocab import EOS, Vocab
 
 Mode = Literal["lines", "stream"]
 MODES: tuple[Mode, ...] = ("lines", "stream")
+
+
+MAX_LINE_CHARS = 10_000  # the longest example lines mode takes (a name, a short line)
 
 
 def read_text(path: str | Path) -> str:
@@ -30,20 +33,43 @@ def read_text(path: str | Path) -> str:
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, not a text file") from None
     except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+        raise DataError(f"cannot read {path}: {os_reason(err)}") from None
+    return decode_text(raw, str(path))
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 bytes as text with "\\n" newlines; `name` says where they came from in errors."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise DataError(
-            f"{path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+            f"{name} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
             "convert it to UTF-8 first"
         ) from None
     if "\x00" in text:
-        raise DataError(f"{path} holds NUL bytes: it looks like a binary file, not text")
+        raise DataError(f"{name} holds NUL bytes: it looks like a binary file, not text")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise DataError(f"{path} is empty: there is nothing to learn from")
+        raise DataError(f"{name} is empty: there is nothing to learn from")
     return text
+
+
+def line_and_column(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of character `pos` of `text`."""
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def longest_line(text: str) -> tuple[int, int]:
+    """(1-based number, length) of the longest stripped line of `text`."""
+    lengths = [len(line.strip()) for line in text.split(EOS)]
+    number = max(range(len(lengths)), key=lengths.__getitem__)
+    return number + 1, lengths[number]
+
+
+def stripped_lines(text: str) -> tuple[str, ...]:
+    """The non-empty lines of `text`, stripped of surrounding whitespace."""
+    return tuple(s for s in (line.strip() for line in text.split(EOS)) if s)
 
 
 def normalise(text: str, *, lowercase: bool) -> str:
@@ -59,7 +85,11 @@ def split_fraction_count(n: int, val_fraction: float) -> int:
         return 0
     k = max(1, round(n * val_fraction))
     if k >= n:
-        raise DataError(f"{n} examples are too few to hold out {val_fraction:.0%} for validation")
+        what = "1 example is" if n == 1 else f"{n} examples are"
+        raise DataError(
+            f"{what} too few to hold out {val_fraction:.0%} for validation; "
+            "train on all of it with --val-fraction 0"
+        )
     return k
 
 
@@ -72,12 +102,20 @@ class LinesCorpus:
 
     @classmethod
     def from_text(cls, text: str, *, lowercase: bool = False) -> LinesCorpus:
-        examples = tuple(
-            s for s in (line.strip() for line in normalise(text, lowercase=lowercase).split(EOS)) if s
-        )
+        examples = stripped_lines(normalise(text, lowercase=lowercase))
         if not examples:
             raise DataError("the data has no non-empty lines")
+        if max(map(len, examples)) > MAX_LINE_CHARS:
+            number, length = longest_line(normalise(text, lowercase=lowercase))
+            raise DataError(
+                f"line {number} has {length:,} characters, but lines mode takes one example per "
+                f"line of at most {MAX_LINE_CHARS:,} (a name); for running text use --mode stream"
+            )
         return cls(examples)
+
+    def lines(self) -> tuple[str, ...]:
+        """The examples: what a model remembers (as hashes) of its training data."""
+        return self.examples
 
     def vocab(self) -> Vocab:
         return Vocab.from_text(self.examples, with_eos=True)
@@ -115,6 +153,10 @@ class StreamCorpus:
 
     def vocab(self) -> Vocab:
         return Vocab.from_text(self.text)
+
+    def lines(self) -> tuple[str, ...]:
+        """The text's non-empty lines: what a model remembers (as hashes) of its data."""
+        return stripped_lines(self.text)
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[StreamCorpus, StreamCorpus]:
         """The first (1 - fraction) of the text trains, the last part validates (as char-rnn

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saurus.atomic import atomic_write_bytes
+from saurus.corpus import Mode, decode_text, read_text
 from saurus.errors import DataError
 
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
@@ -29,7 +30,7 @@ class Dataset:
     filename: str
     sha256: str
     url: str | None
-    mode: str
+    mode: Mode
     description: str
     member: str | None = None  # the text file inside a zip archive
 
@@ -150,10 +151,36 @@ def fetch(ds: Dataset, dest: Path) -> Path:
 
 
 def load_dataset_text(name: str, *, download: bool = True) -> str:
-    """The raw text of a named dataset (unzipped where it ships as a zip)."""
+    """The text of a named dataset (unzipped where it ships as a zip), with "\\n" newlines."""
     ds = get_dataset(name)
     raw = dataset_path(name, download=download).read_bytes()
     if ds.member is not None:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             raw = archive.read(ds.member)
-    return raw.decode("utf-8")
+    return decode_text(raw, f"dataset {name!r}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Text to train or evaluate on: a file's, or a registered dataset's."""
+
+    text: str
+    path: Path  # the file it came from (never to be written over)
+    dataset: Dataset | None  # the registered dataset, which knows its mode
+
+    @property
+    def mode(self) -> Mode | None:
+        return None if self.dataset is None else self.dataset.mode
+
+
+def open_source(name: str | Path) -> Source:
+    """The file `name`, or where no such file exists, the registered dataset of that name."""
+    path = Path(name)
+    if path.exists() or str(name) not in DATASETS:
+        if not path.exists() and path.name == str(name) and not path.suffix:
+            raise DataError(
+                f"no such file or dataset: {str(name)!r}; the datasets are: {', '.join(DATASETS)}"
+            )
+        return Source(read_text(path), path, None)
+    text = load_dataset_text(str(name))
+    return Source(text, dataset_path(str(name)), DATASETS[str(name)])

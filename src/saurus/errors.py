@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class SaurusError(Exception):
     """Base class: something the user can fix (bad file, bad option, unknown character)."""
@@ -25,3 +28,15 @@ class OptionError(SaurusError):
 
 class TrainingError(SaurusError):
     """Training cannot go on (the weights diverged to NaN or infinity)."""
+
+
+def os_reason(err: OSError) -> str:
+    """An operating-system error's reason in lower-case words ("permission denied",
+    "read-only file system", "no space left on device"), without Python's decorations."""
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if err.strerror:
+        return err.strerror.lower()
+    if err.errno:
+        return os.strerror(err.errno).lower()
+    return str(err) or "input/output error"

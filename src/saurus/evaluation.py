@@ -12,6 +12,7 @@ batch; a text shorter than 2 * SEGMENT_CHARS is one sequence.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,21 @@ MAX_SEGMENTS = 256
 def stream_segments(ids: np.ndarray) -> list[np.ndarray]:
     count = max(1, min(MAX_SEGMENTS, len(ids) // SEGMENT_CHARS))
     return np.array_split(ids, count)
+
+
+def estimate_seconds(model: SequenceModel, corpus: Corpus, probe_steps: int = 8) -> float:
+    """How long `evaluate(model, corpus)` will take: the time of a few steps of the full
+    batch, scaled to the longest sequence (every step costs about the same)."""
+    sequences = targets_of(model, corpus)
+    length = max(len(s) for s in sequences)
+    steps = min(probe_steps, length)
+    inputs = np.full(len(sequences), START, dtype=np.int64)
+    start = time.perf_counter()
+    state = model.start(len(sequences))
+    for _ in range(steps):
+        logits, state = model.step(state, inputs)
+        log_softmax(logits)
+    return (time.perf_counter() - start) * length / steps
 
 
 def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:

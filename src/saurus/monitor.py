@@ -3,7 +3,10 @@ checkpoints and the JSON-lines log.
 
 At every evaluation the validation loss is measured; when it improves, the weights are
 copied aside and (with a checkpoint path) saved atomically, so the file on disk always
-holds the best model so far and a crash loses at most one evaluation interval.
+holds the best model so far and a crash loses at most one evaluation interval. Between
+evaluations a progress tick (train loss and speed only) goes out every TICK_SECONDS, so
+the first sign of life comes within a second or two. On an interrupt the weights of the
+moment are evaluated once more and kept if they beat the best.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from saurus.corpus import Corpus
 from saurus.errors import TrainingError
-from saurus.evaluation import LossReport, evaluate
+from saurus.evaluation import LossReport, estimate_seconds, evaluate
 from saurus.models import save
 
 
@@ -33,6 +36,10 @@ class Progress:
     seconds: float
     lr: float
     epoch: float
+    evaluated: bool = True  # False for a tick between evaluations (no validation loss)
+
+
+TICK_SECONDS = 1.0
 
 
 class Monitor:
@@ -46,19 +53,23 @@ class Monitor:
         checkpoint: str | Path | None,
         log: str | Path | None,
         on_progress: Callable[[Progress], None] | None,
+        started: float | None = None,
     ) -> None:
         self.model, self.val, self.base_lr, self.patience = model, val, lr, patience
         self.checkpoint, self.on_progress = checkpoint, on_progress
         self.log_path = None if log is None else Path(log)
         if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text("")
         self.history: list[Progress] = []
         self.best: LossReport | None = None
         self.best_params: dict[str, np.ndarray] | None = None
         self.best_step = 0
         self.evals_since_best = 0
-        self.start = time.perf_counter()
-        self.window_nats, self.window_chars, self.last = 0.0, 0, self.start
+        self.start = time.perf_counter() if started is None else started
+        self.window_nats, self.window_chars, self.last = 0.0, 0, time.perf_counter()
+        self.last_shown = self.last
+        self.eval_seconds: float | None = None  # how long the last evaluation took
         self.steps = 0
 
     def add(self, nats: float, chars: int) -> None:
@@ -70,6 +81,44 @@ class Monitor:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def eval_cost(self) -> float:
+        """Seconds an evaluation is expected to take: the last one's, or before any, an
+        estimate from timing a few of its steps."""
+        if self.val is None:
+            return 0.0
+        if self.eval_seconds is None:
+            self.eval_seconds = estimate_seconds(self.model, self.val)
+        return self.eval_seconds
+
+    def tick(self, iterations: int | None, lr: float, epoch: float) -> None:
+        """Between evaluations: show the train loss and speed every TICK_SECONDS."""
+        now = time.perf_counter()
+        if self.on_progress is None or now - self.last_shown < TICK_SECONDS:
+            return
+        self.last_shown = now
+        train_nats = self.window_nats / max(self.window_chars, 1)
+        speed = self.window_chars / max(now - self.last, 1e-9)
+        self.on_progress(
+            Progress(self.steps, iterations, train_nats, None, speed, now - self.start, lr, epoch, False)
+        )
+
+    def consider_current(self) -> None:
+        """After an interrupt: evaluate the weights of the moment once, and keep them if they
+        beat the best so far (without a validation split the latest weights are kept)."""
+        if self.steps == self.best_step or not self.model.is_finite():
+            return
+        val = None if self.val is None else evaluate(self.model, self.val)
+        if val is None or self.best is None or val.nats < self.best.nats:
+            self.keep(val)
+
+    def keep(self, val: LossReport | None) -> None:
+        """The current weights are the best so far: copy them aside and checkpoint them."""
+        self.best, self.best_step, self.evals_since_best = val, self.steps, 0
+        self.best_params = {k: w.copy() for k, w in self.model.params.items()}
+        if self.checkpoint is not None:
+            extra = {"training": {"iterations": self.steps, "complete": False}}
+            save(self.model, self.checkpoint, extra=extra)
 
     def report(self, iterations: int | None, lr: float, epoch: float) -> bool:
         """Evaluate, keep the best, checkpoint, log; True when patience has run out."""
@@ -83,13 +132,10 @@ class Monitor:
         train_nats = self.window_nats / max(self.window_chars, 1)
         speed = self.window_chars / max(now - self.last, 1e-9)
         val = None if self.val is None else evaluate(self.model, self.val)
+        self.eval_seconds = time.perf_counter() - now
         improved = val is not None and (self.best is None or val.nats < self.best.nats)
         if val is None or improved:
-            self.best, self.best_step, self.evals_since_best = val, self.steps, 0
-            self.best_params = {k: w.copy() for k, w in self.model.params.items()}
-            if self.checkpoint is not None:
-                extra = {"training": {"iterations": self.steps, "complete": False}}
-                save(self.model, self.checkpoint, extra=extra)
+            self.keep(val)
         else:
             self.evals_since_best += 1
         progress = Progress(
@@ -109,7 +155,7 @@ class Monitor:
         if self.on_progress is not None:
             self.on_progress(progress)
         self.window_nats, self.window_chars = 0.0, 0
-        self.last = time.perf_counter()  # evaluation time does not count against the speed
+        self.last = self.last_shown = time.perf_counter()  # evaluation time is not training time
         return self.patience > 0 and self.evals_since_best >= self.patience
 
     def restore_best(self) -> None:

@@ -1,7 +1,9 @@
 """The one-line live progress display of `saurus train`.
 
-On a terminal the line is redrawn in place (carriage return); elsewhere (a pipe, a CI log)
-each report is its own line, so logs stay readable.
+On a terminal the line is redrawn in place (carriage return) at every evaluation and at
+every tick between them (about once a second); elsewhere (a pipe, a CI log) each
+evaluation is its own line, and ticks are written at most every PLAIN_TICK_SECONDS, so
+logs stay readable.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from typing import TextIO
 
 from saurus.monitor import Progress
 
+PLAIN_TICK_SECONDS = 10.0
 
-def format_progress(p: Progress) -> str:
+
+def format_progress(p: Progress, last_val: float | None = None) -> str:
+    """One line; a tick between evaluations shows the last validation loss, `last_val`."""
     total = "" if p.iterations is None else f"/{p.iterations}"
-    val = "" if p.val_nats is None else f"  val {p.val_nats:.4f}"
+    shown = p.val_nats if p.evaluated else last_val
+    val = "" if shown is None else f"  val {shown:.4f}"
     return (
         f"step {p.iteration}{total}  epoch {p.epoch:.1f}  train {p.train_nats:.4f}{val} nats/char  "
         f"{p.chars_per_second:,.0f} chars/s  {p.seconds:.0f} s"
@@ -25,15 +31,23 @@ class ProgressLine:
         self.stream, self.quiet = stream, quiet
         self.live = stream.isatty()
         self.drawn = False
+        self.last_line = 0.0  # p.seconds of the last plain line written
+        self.last_val: float | None = None
 
     def show(self, p: Progress) -> None:
         if self.quiet:
             return
+        if not self.live and not p.evaluated and p.seconds - self.last_line < PLAIN_TICK_SECONDS:
+            return
+        self.last_line = p.seconds
+        if p.evaluated:
+            self.last_val = p.val_nats
+        line = format_progress(p, self.last_val)
         if self.live:
-            self.stream.write("\r\033[K" + format_progress(p))
+            self.stream.write("\r\033[K" + line)
             self.drawn = True
         else:
-            self.stream.write(format_progress(p) + "\n")
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from saurus.batches import BATCHINGS
 from saurus.corpus import MODES, Mode
 from saurus.engine.layers import CELLS
-from saurus.engine.model import DTYPES
+from saurus.engine.model import DTYPES, MAX_LAYERS
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES
 from saurus.errors import OptionError
 
@@ -27,6 +27,8 @@ ENGINE_COMMON: dict[str, Any] = {
     "clip": 1.0,
     "warmup": 0.02,
     "eval_every": 0,
+    "schedule": "cosine",
+    "dtype": "float32",
 }
 # the exercise's recipe: one example per step, clipped to [-5, 5], no early stopping
 CLASSIC_COMMON: dict[str, Any] = {
@@ -72,6 +74,7 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "epochs": 50.0,
         "patience": 5,
         "seq_len": 64,
+        "batching": "consecutive",
     },
     # tiny-shakespeare (1M characters): 1.55 in 200 s
     ("engine", "stream", "large"): {
@@ -83,6 +86,7 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "epochs": 10.0,
         "patience": 5,
         "seq_len": 64,
+        "batching": "consecutive",
     },
     ("classic", "lines", "any"): {
         **CLASSIC_COMMON,
@@ -101,6 +105,21 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
     },
 }
 EVALS_PER_EPOCH_MAX_STEPS = 200  # the engine evaluates every epoch, or every 200 steps if sooner
+MAX_SEED = 2**32 - 1  # the classic model's RandomState takes seeds below 2**32
+
+# options that mean nothing for a family or a mode, and why
+CLASSIC_FIXED = {
+    "layers": "it has one layer",
+    "dropout": "it has no dropout",
+    "batch_size": "it takes one example (or chunk) per step",
+    "optimizer": "it uses the exercise's optimizer (SGD for names, Adagrad for text)",
+    "clip": "it clips every gradient to [-5, 5], as the exercise does",
+    "warmup": "its learning rate is constant",
+    "schedule": "its learning rate is constant",
+    "dtype": "it computes in float64",
+    "batching": "it reads the text in order",
+}
+STREAM_ONLY = {"seq_len": "--seq-len", "batching": "--batching"}
 
 
 @dataclass(frozen=True)
@@ -121,14 +140,14 @@ class TrainConfig:
     optimizer: str | None = None
     batch_size: int | None = None
     seq_len: int | None = None
-    batching: str = "consecutive"
+    batching: str | None = None
     clip: float | None = None
     weight_decay: float = 0.0
     warmup: float | None = None
-    schedule: str = "cosine"
+    schedule: str | None = None
     eval_every: int | None = None  # steps between evaluations; 0: automatic
     patience: int | None = None
-    dtype: str = "float32"
+    dtype: str | None = None
     seed: int = 0
     lowercase: bool = False
     val_fraction: float = 0.1
@@ -151,6 +170,7 @@ class TrainConfig:
             raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        self.check_applicable()
         defaults = DEFAULTS[(self.family, self.mode, self.size(data_chars))]
         explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
         filled = {
@@ -160,9 +180,34 @@ class TrainConfig:
             and f.name in defaults
             and not (explicit_stop and f.name in ("iterations", "epochs"))
         }
+        if self.optimizer is None and self.weight_decay > 0 and self.family == "engine":
+            filled["optimizer"] = "adamw"  # decay asked for: the optimizer that applies it
         cfg = replace(self, **filled)
         cfg.check()
         return cfg
+
+    def check_applicable(self) -> None:
+        """Refuse options that would be silently ignored for this model and mode."""
+        if self.mode == "lines":
+            for name, flag in STREAM_ONLY.items():
+                if getattr(self, name) is not None:
+                    raise OptionError(
+                        f"{flag} applies to --mode stream (running text); lines mode trains on "
+                        "whole lines (names)"
+                    )
+        if self.family == "classic":
+            for name, why in CLASSIC_FIXED.items():
+                if getattr(self, name) is not None:
+                    raise OptionError(
+                        f"--{name.replace('_', '-')} does not apply to --model classic ({why}); "
+                        "drop it, or train an engine model (--model lstm, gru or rnn)"
+                    )
+            if self.weight_decay:
+                raise OptionError("--weight-decay does not apply to --model classic (it has no decay)")
+        elif self.weight_decay and self.optimizer not in (None, "adamw"):
+            raise OptionError(
+                f"--weight-decay needs --optimizer adamw (it is {self.optimizer}, which has no decay)"
+            )
 
     def check(self) -> None:
         positive = ("hidden", "layers", "batch_size", "iterations", "epochs", "time_budget")
@@ -170,6 +215,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise OptionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.layers is not None and self.layers > MAX_LAYERS:
+            raise OptionError(f"--layers {self.layers} is above the limit of {MAX_LAYERS}")
         if self.seq_len is not None and self.seq_len <= 0:
             raise OptionError(f"--seq-len must be positive, got {self.seq_len}")
         for name in ("eval_every", "patience"):
@@ -184,6 +231,12 @@ class TrainConfig:
             raise OptionError(f"--clip must not be negative, got {self.clip}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise OptionError(f"--weight-decay must not be negative, got {self.weight_decay}")
+        for name in ("seed", "split_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+                raise OptionError(
+                    f"--{name.replace('_', '-')} must be a whole number from 0 to {MAX_SEED}, got {value}"
+                )
         if not 0 <= self.val_fraction < 1:
             raise OptionError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         choices = (

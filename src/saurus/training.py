@@ -4,12 +4,16 @@ The engine (LSTM, GRU or RNN) trains on padded batches of names or truncated-BPT
 of text with Adam and a warmup + cosine schedule; the classic model keeps its exercise
 recipe (per-name SGD, or min-char-rnn's Adagrad). Both stop after a number of steps,
 epochs or seconds, or early when the validation loss stops improving, and Ctrl-C
-returns the best model so far, marked as interrupted.
+returns the best model so far (the weights of the moment included), marked as
+interrupted. A time budget counts from the call, data preparation and the final
+evaluation included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +24,11 @@ import numpy as np
 from saurus.batches import LineBatches, StreamBatches
 from saurus.classic import ClassicRNN
 from saurus.corpus import Corpus, LinesCorpus, make_corpus, read_text
-from saurus.engine.model import CharModel
+from saurus.engine.layers import CELLS
+from saurus.engine.model import DTYPES, CharModel, param_shapes
 from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
-from saurus.evaluation import LossReport, evaluate
+from saurus.evaluation import LossReport
+from saurus.memory import check_fits, classic_bytes, engine_bytes
 from saurus.monitor import Monitor, Progress
 from saurus.novelty import name_hashes
 from saurus.train_config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
@@ -42,6 +48,11 @@ class TrainResult:
     history: list[Progress] = field(default_factory=list)
     stopped_by: str = "steps"
     best_iteration: int = 0
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the run ended, in words."""
+        return STOP_REASONS.get(self.stopped_by, self.stopped_by)
 
     def summary(self) -> dict[str, object]:
         """Figures worth keeping in the model file."""
@@ -65,6 +76,15 @@ class TrainResult:
         }
 
 
+STOP_REASONS = {
+    "steps": "reached --iterations",
+    "epochs": "reached --epochs",
+    "time budget": "spent --time-budget",
+    "early stopping": "stopped early: validation stopped improving",
+    "interrupted": "interrupted",
+}
+
+
 def split_corpus(corpus: Corpus, config: TrainConfig) -> tuple[Corpus, Corpus | None]:
     if config.val_fraction == 0:
         return corpus, None
@@ -83,10 +103,12 @@ class Run:
     stopped_by: str = "steps"
 
     def progress(self, step: int) -> float:
-        """Fraction of the run done: by steps (or epochs) and by time, whichever is further."""
+        """Fraction of the run done: by steps (or epochs) and by time, whichever is further.
+        Time counts the final evaluation still to come, so the run ends within its budget."""
         done = 0.0 if self.total_steps is None else step / self.total_steps
         if self.cfg.time_budget is not None:
-            done = max(done, self.monitor.elapsed / self.cfg.time_budget)
+            spent = self.monitor.elapsed + self.monitor.eval_cost()
+            done = max(done, spent / self.cfg.time_budget)
         return done
 
     def drive(self, steps: Iterator[tuple[float, int]], schedule: Schedule, lr_box: list[float]) -> None:
@@ -107,6 +129,8 @@ class Run:
                     by_epochs = self.cfg.epochs is not None and self.cfg.iterations != step
                     self.stopped_by = "epochs" if by_epochs else "steps"
                 return
+            if not evaluate:
+                self.monitor.tick(self.total_steps, lr_box[0], step / self.steps_per_epoch)
             lr_box[0] = schedule(done)
 
 
@@ -155,8 +179,8 @@ def build_engine(
         lowercase=cfg.lowercase,
         unigram=counts,
     )
+    model.seen = name_hashes(corpus.lines())
     if isinstance(corpus, LinesCorpus):
-        model.seen = name_hashes(corpus.examples)
         return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size)
     assert cfg.seq_len
     return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
@@ -170,6 +194,7 @@ def build_classic(
     model = ClassicRNN.create(
         corpus.vocab(), cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase
     )
+    model.seen = name_hashes(corpus.lines())
     limit = cfg.iterations or 2**62
     if isinstance(train, LinesCorpus):
         steps = model.fit_lines(train.encode(model.vocab), limit, cfg.lr, np.random.default_rng(cfg.seed))
@@ -185,14 +210,18 @@ def train_text(
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
+    started: float | None = None,
 ) -> TrainResult:
     """Train on `text`; the vocabulary covers the whole text, so the validation split never
     holds an unknown character. With `checkpoint`, the best model so far is saved there
-    (atomically) at every evaluation; with `log`, every evaluation is a JSON line there."""
+    (atomically) at every evaluation; with `log`, every evaluation is a JSON line there.
+    A time budget counts from `started` (a time.perf_counter() value; default: now)."""
+    started = time.perf_counter() if started is None else started
     config.resolved()  # check the options before reading the data
     corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
     train, val = split_corpus(corpus, config)
     cfg = config.resolved(train.num_chars())
+    check_memory(cfg, corpus, train)
     assert cfg.lr is not None
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
@@ -222,23 +251,21 @@ def train_text(
         checkpoint=checkpoint,
         log=log,
         on_progress=on_progress,
+        started=started,
     )
     run = Run(cfg, monitor, per_epoch, total, every)
     interrupted = False
-    try:
-        # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+    # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        try:
             run.drive(steps, schedule, lr_box)
-    except KeyboardInterrupt:
-        interrupted, run.stopped_by = True, "interrupted"
+        except KeyboardInterrupt:
+            interrupted, run.stopped_by = True, "interrupted"
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
+                monitor.consider_current()
     seconds = monitor.elapsed
     monitor.restore_best()
     val_report = monitor.best
-    if val is not None and val_report is None and monitor.steps > 0:  # stopped before any evaluation
-        try:
-            val_report = evaluate(model, val)
-        except KeyboardInterrupt:
-            interrupted = True
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
     return TrainResult(
         model,
@@ -261,4 +288,37 @@ def train_file(
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
 ) -> TrainResult:
-    return train_text(read_text(path), config, on_progress, checkpoint, log)
+    started = time.perf_counter()
+    return train_text(read_text(path), config, on_progress, checkpoint, log, started)
+
+
+def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
+    """Refuse a run whose largest step would not fit in memory, giving the numbers."""
+    vocab = len(corpus.vocab())
+    assert cfg.hidden is not None
+    if isinstance(train, LinesCorpus):
+        longest = max(map(len, train.examples)) + 1
+        steps, batch = longest, min(cfg.batch_size or 1, len(train.examples))
+        padded = len(train.examples) * longest
+    else:
+        steps = cfg.seq_len or 1
+        batch = max(1, min(cfg.batch_size or 1, train.num_chars() // steps))
+        padded = 0
+    if cfg.family == "classic":
+        needed = classic_bytes(hidden=cfg.hidden, vocab=vocab, steps=steps)
+    else:
+        assert cfg.layers is not None and cfg.dtype is not None
+        shapes = param_shapes(cfg.model, vocab, cfg.hidden, cfg.layers)
+        needed = engine_bytes(
+            params=sum(math.prod(s) for s in shapes.values()),
+            itemsize=np.dtype(DTYPES[cfg.dtype]).itemsize,
+            steps=steps,
+            batch=batch,
+            layers=cfg.layers,
+            hidden=cfg.hidden,
+            gates=CELLS[cfg.model].gates,
+            vocab=vocab,
+            padded_names=padded,
+        )
+    what = f"training the {cfg.model} model ({cfg.layers or 1} x {cfg.hidden} units)"
+    check_fits(needed, what, "choose a smaller --hidden, --layers, --batch-size or --seq-len")

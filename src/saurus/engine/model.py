@@ -18,10 +18,11 @@ import numpy as np
 from saurus.corpus import Mode
 from saurus.engine.layers import CELLS, State, weight_grad
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START, base_meta
+from saurus.protocol import START, base_meta, seen_names
 from saurus.vocab import Vocab
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+MAX_LAYERS = 64  # deeper recurrent stacks do not train; a larger number is a typo or a forgery
 Params = dict[str, np.ndarray]
 
 
@@ -275,6 +276,8 @@ class CharModel:
         for name, value in (("hidden size", hidden), ("layer count", layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ModelFileError(f"the model's {name} is malformed")
+        if layers > MAX_LAYERS:
+            raise ModelFileError(f"the model claims {layers} layers, over the limit of {MAX_LAYERS}")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ModelFileError("the model's dropout is malformed")
         if mode == "lines" and vocab.eos_id is None:
@@ -290,7 +293,5 @@ class CharModel:
             if not np.all(np.isfinite(array)):
                 raise ModelFileError(f"the weight {name} holds NaN or infinite values")
             params[name] = array
-        seen = arrays.get("seen_names", np.zeros(0, dtype=np.uint64))
-        if seen.dtype != np.uint64 or seen.ndim != 1:
-            raise ModelFileError("the model's list of seen names is malformed")
+        seen = seen_names(arrays)
         return cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen)

@@ -242,7 +242,7 @@ def test_train_replaces_an_older_model_only_when_told(
     target = tmp_path / "old.saurus"
     target.write_bytes(model_file.read_bytes())
     refused = saurus("train", names_file, "-o", target, "--iterations", "50", "-q")
-    assert_one_line_error(refused, "already holds a model", "--overwrite")
+    assert_one_line_error(refused, "already exists (a saurus model file)", "--overwrite")
     assert target.read_bytes() == model_file.read_bytes()
     result = saurus("train", names_file, "-o", target, "--iterations", "50", "-q", "--overwrite")
     assert result.returncode == 0, result.stderr

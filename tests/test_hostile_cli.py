@@ -152,7 +152,13 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def run(root: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "SAURUS_DATA_DIR": str(root / "no-data")}
+    # three run at once: one BLAS thread each, or OpenBLAS threads fight over the cores
+    env = {
+        **os.environ,
+        "PYTHONIOENCODING": "utf-8",
+        "SAURUS_DATA_DIR": str(root / "no-data"),
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     return subprocess.run(
         [sys.executable, "-m", "saurus", *args],
         capture_output=True,

@@ -27,7 +27,7 @@ from saurus.checkpoint import FORMAT, FORMAT_VERSION, META_MEMBER, load_model_fi
 from saurus.corpus import LinesCorpus
 from saurus.engine.model import CharModel
 from saurus.errors import ModelFileError
-from saurus.outputs import check_model_output
+from saurus.outputs import MODEL, check_output
 
 # --- building files by hand ----------------------------------------------------------------
 
@@ -490,10 +490,10 @@ def test_truncations_and_bit_flips_say_corrupt(tmp_path: Path) -> None:
 def test_train_outputs_still_recognise_a_model(tmp_path: Path) -> None:
     path = tmp_path / "m.saurus"
     models.save(tiny_lines_model(), path)
-    check_model_output(path, overwrite=True)
+    check_output(path, MODEL, overwrite=True)
     path.write_text(NAMES)
     with pytest.raises(ModelFileError, match="refusing to overwrite"):
-        check_model_output(path, overwrite=True)
+        check_output(path, MODEL, overwrite=True)
 
 
 # --- fuzzing -------------------------------------------------------------------------------

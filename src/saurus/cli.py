@@ -30,7 +30,7 @@ from saurus.errors import OptionError, SaurusError, os_reason
 from saurus.evaluation import evaluate, score_strings
 from saurus.memory import check_fits, classic_bytes
 from saurus.output_lock import output_lock
-from saurus.outputs import check_folder, check_log_output, check_model_output, log_path_for
+from saurus.outputs import LOG, MODEL, check_folder, check_output, log_path_for
 from saurus.overlap import overlap
 from saurus.progress_line import ProgressLine
 from saurus.reference.name_model import classic_training_run
@@ -382,8 +382,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = args.log if args.log is not None else log_path_for(output)
     check_folder(output, "the model")
     with output_lock(output):
-        check_model_output(output, protect=(source.path,), overwrite=args.overwrite)
-        check_log_output(log, protect=(source.path, output), overwrite=args.overwrite)
+        check_output(output, MODEL, protect=(source.path,), overwrite=args.overwrite)
+        check_output(log, LOG, protect=(source.path, output), overwrite=args.overwrite)
         display = ProgressLine(sys.stderr, quiet=args.quiet)
         with sigterm_as_interrupt() as terminated:
             try:

@@ -16,6 +16,8 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from saurus.checkpoint import META_MEMBER
@@ -64,24 +66,6 @@ def is_model_file(path: Path) -> bool:
         return False
 
 
-def check_model_output(path: Path, *, protect: tuple[Path, ...] = (), overwrite: bool = False) -> None:
-    """Fail fast if `path` cannot or should not receive a model."""
-    if any(same_file(path, p) for p in protect):
-        raise ModelFileError(f"refusing to write the model over the training data {path}")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder; give a file name for the model")
-    if path.exists() or path.is_symlink():
-        if not path.is_file() or not is_model_file(path):
-            raise ModelFileError(
-                f"refusing to overwrite {path}: it is not a saurus model file; choose another name"
-            )
-        if not overwrite:
-            raise ModelFileError(
-                f"{path} already holds a model; pass --overwrite to replace it, or choose another -o"
-            )
-    check_folder(path, "the model")
-
-
 def is_training_log(path: Path) -> bool:
     """An empty file, or one whose first line is a saurus evaluation record."""
     try:
@@ -97,18 +81,36 @@ def is_training_log(path: Path) -> bool:
     return False
 
 
-def check_log_output(path: Path, *, protect: tuple[Path, ...] = (), overwrite: bool = False) -> None:
-    """The log may replace an earlier saurus log (with `overwrite`), never anything else."""
+@dataclass(frozen=True)
+class Output:
+    """One kind of file train writes: what it is called, its option, how to recognise one."""
+
+    name: str
+    option: str
+    kind: str
+    recognise: Callable[[Path], bool]
+
+
+MODEL = Output("the model", "-o", "a saurus model file", is_model_file)
+LOG = Output("the training log", "--log", "a saurus training log", is_training_log)
+
+
+def check_output(
+    path: Path, what: Output, *, protect: tuple[Path, ...] = (), overwrite: bool = False
+) -> None:
+    """Fail fast if `path` cannot or should not receive `what`: it is one of the `protect`ed
+    inputs, a folder, a file of another kind, or (without `overwrite`) one of its kind
+    already; then make its folder and prove it writable."""
     if any(same_file(path, p) for p in protect):
-        raise ModelFileError(f"refusing to write the training log over {path}; give another --log")
+        raise ModelFileError(f"refusing to write {what.name} over {path}; give another {what.option}")
     if path.is_dir():
-        raise ModelFileError(f"--log {path} is a folder; give a file name")
+        raise ModelFileError(f"{path} is a folder; give a file name for {what.name} ({what.option})")
     if path.exists() or path.is_symlink():
-        if not is_training_log(path):
-            raise ModelFileError(f"refusing to overwrite {path}: it is not a saurus training log")
+        if not path.is_file() or not what.recognise(path):
+            raise ModelFileError(f"refusing to overwrite {path}: it is not {what.kind}; choose another name")
         if not overwrite and path.stat().st_size:
             raise ModelFileError(
-                f"the training log {path} already exists; pass --overwrite to replace it, "
-                "or give another --log"
+                f"{path} already exists ({what.kind}); pass --overwrite to replace it, "
+                f"or give another {what.option}"
             )
-    check_folder(path, "the training log")
+    check_folder(path, what.name)

@@ -29,9 +29,9 @@ from saurus.engine.optim import OPTIMIZERS, SCHEDULES
 from saurus.errors import OptionError, SaurusError, os_reason
 from saurus.evaluation import evaluate, score_strings
 from saurus.memory import check_fits, classic_bytes
+from saurus.novelty import overlap
 from saurus.output_lock import output_lock
 from saurus.outputs import LOG, MODEL, check_folder, check_output, log_path_for
-from saurus.overlap import overlap
 from saurus.progress_line import ProgressLine
 from saurus.reference.name_model import classic_training_run
 from saurus.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts

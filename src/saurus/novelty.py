@@ -1,19 +1,23 @@
-"""Which names are new: not among a model's training names, and not given out before.
+"""What a model was trained on: which names are new, and whether evaluated text was seen.
 
-A model stores blake2b-64 hashes of its training names (after the same normalisation),
-so `--novel` can drop generated names that occur in the data without the model file
-carrying the data. Two different names collide with probability ~ n / 2^64.
+A model stores blake2b-64 hashes of its training data's lines (the names, or the text's
+non-empty lines, after the same normalisation), so `--novel` can drop generated names that
+occur in the data, and `eval` can warn when it scores text the model has seen, without
+the model file carrying the data. Two different lines collide with probability ~ n / 2^64.
+Lines models warn at any overlap; stream models when at least half the lines were seen
+(short lines such as speaker names recur in any text of the same kind).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from saurus.errors import OptionError
 
+STREAM_WARN_SHARE = 0.5
 NO_RECORD = (
     "this model file does not record the names it was trained on, so --novel cannot tell "
     "new names from old ones; retrain it with `saurus train` (models saved by this version "
@@ -66,3 +70,19 @@ class NewNames:
                 self.given.add(name)
                 fresh.append(name)
         return fresh
+
+
+def overlap(model: object, lines: Sequence[str], name: str) -> str:
+    """A warning when `lines` (of the evaluated text) occur in the training data, else ""."""
+    seen = getattr(model, "seen", None)
+    if seen is None or len(seen) == 0 or not lines:
+        return ""
+    count = int(seen_mask(seen, list(lines)).sum())
+    mode = getattr(model, "mode", "lines")
+    if count == 0 or (mode == "stream" and count < STREAM_WARN_SHARE * len(lines)):
+        return ""
+    what = "names" if mode == "lines" else "lines"
+    return (
+        f"warning: {count} of {len(lines)} {what} in {name} occur in the model's training data, "
+        "so this loss overstates how well it does on new data"
+    )

@@ -168,7 +168,7 @@ def test_eval_warns_when_the_text_was_in_the_training_data(lines_model: Path, tm
     data.write_text("anna\nbob\ndana\n")
     result = saurus("eval", lines_model, data)
     assert result.returncode == 0
-    assert "warning: 2 of 3 names" in result.stderr and "training data" in result.stderr
+    assert "warning: 2 of 3 names" in result.stderr and "trained from" in result.stderr
     fresh = tmp_path / "fresh.txt"
     fresh.write_text("dana\nelsa\n")
     assert "warning" not in saurus("eval", lines_model, fresh).stderr
@@ -257,3 +257,102 @@ def test_the_package_promises_only_what_ships() -> None:
     from importlib.metadata import metadata
 
     assert "music" not in metadata("saurus")["Summary"]
+
+
+# --- found by trying it as a new user would ---
+
+
+def test_an_unknown_option_is_named_before_a_missing_one() -> None:
+    assert_one_line_error(saurus("train", "--tread", "1"), "unrecognized arguments: --tread")
+
+
+def test_abbreviated_options_are_not_guessed(lines_model: Path) -> None:
+    assert_one_line_error(saurus("sample", lines_model, "--temp", "0.5"), "--temp")
+
+
+def test_score_stdin_is_bounded_and_must_be_utf8(lines_model: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        endless = subprocess.run(
+            [sys.executable, "-m", "saurus", "score", str(lines_model), "-"],
+            stdin=zero,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert_one_line_error(endless, "standard input holds more than 64.0 MiB")
+    binary = subprocess.run(
+        [sys.executable, "-m", "saurus", "score", str(lines_model), "-"],
+        input=b"anna\n\xff\xfe\r\x01\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert binary.returncode == 2 and b"standard input is not UTF-8" in binary.stderr
+    assert len(binary.stderr.strip().splitlines()) == 1
+
+
+def test_a_tiny_top_p_keeps_the_likeliest_character(tmp_path: Path) -> None:
+    """In float32, top_p * total underflowed to 0 and the last character was drawn."""
+    from saurus.corpus import LinesCorpus
+    from saurus.engine.model import CharModel
+
+    model = CharModel.create(LinesCorpus.from_text(NAMES).vocab(), "lines", hidden=8, seed=3)
+    path = tmp_path / "f32.saurus"
+    models.save(model, path)
+    tiny = saurus("sample", path, "-n", "3", "--top-p", "1e-300", "--seed", "0")
+    greedy = saurus("sample", path, "-n", "3", "--greedy")
+    assert tiny.returncode == 0 and tiny.stdout == greedy.stdout
+
+
+def test_a_failed_overwrite_leaves_the_old_log_and_model(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    out = tmp_path / "m.saurus"
+    assert saurus("train", data, "-o", out, "--iterations", "20", "--hidden", "8", "-q").returncode == 0
+    log = tmp_path / "m.saurus.log.jsonl"
+    before = out.read_bytes(), log.read_bytes()
+    diverged = saurus(
+        "train", data, "-o", out, "--iterations", "20", "--hidden", "8", "--lr", "1e308", "--overwrite"
+    )
+    assert_one_line_error(diverged, "diverged")
+    assert (out.read_bytes(), log.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.saurus", "m.saurus.log.jsonl", "names.txt"]
+
+
+def test_a_log_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
+    from saurus.output_lock import output_lock
+
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    shared = tmp_path / "a.saurus.log.jsonl"
+    with output_lock(shared):
+        result = saurus("train", data, "-o", tmp_path / "b.saurus", "--log", shared, "--iterations", "5")
+    assert_one_line_error(result, "being written by another saurus run")
+
+
+def test_closed_stdout_is_one_line(lines_model: Path) -> None:
+    result = subprocess.run(
+        f'"{sys.executable}" -m saurus sample "{lines_model}" -n 5 >&-',
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_error(result, "standard output is closed")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.2, 0.4])
+def test_ctrl_c_while_starting_is_quiet(lines_model: Path, delay: float) -> None:
+    import signal
+    import time
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "saurus", "sample", str(lines_model), "-n", "1000000000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err

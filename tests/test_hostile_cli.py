@@ -50,6 +50,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "empty.txt").write_text("")
     (root / "unknown.txt").write_text("anna\nbob\nw3rd\n")
     (root / "folder").mkdir()
+    os.mkfifo(root / "fifo")
     models.save(tiny_lines_model(), root / "model.saurus")
     models.save(tiny_stream_model(), root / "stream.saurus")
     good = (root / "model.saurus").read_bytes()
@@ -88,6 +89,13 @@ CASES: list[tuple[str, ...]] = [
     ("train", "folder", *NEW),
     ("train", "no-such-data", *NEW),
     ("train", "missing.txt", *NEW),
+    ("train", "/dev/zero", *NEW),
+    ("train", "fifo", *NEW),
+    ("train", "names.txt", "-o", ""),
+    ("train", "names.txt", "-o", "."),
+    ("train", "names.txt", "-o", "/"),
+    ("train", "names.txt", *NEW, "--log", ".."),
+    ("train", "names.txt", *NEW, "--hid", "5"),
     # train: options out of range or meaningless here
     ("train", "names.txt", *NEW, "--seed", "-1"),
     ("train", "names.txt", *NEW, "--split-seed", "-1"),
@@ -128,12 +136,16 @@ CASES: list[tuple[str, ...]] = [
     ("eval", "model.saurus", "unknown.txt"),
     ("eval", "model.saurus", "missing.txt"),
     ("eval", "model.saurus", "binary.bin"),
+    ("eval", "model.saurus", "/dev/zero"),
+    ("eval", "model.saurus", "fifo"),
     ("score", "model.saurus", "Ωmega"),
     ("score", "text.txt", "anna"),
     # reproduce
     ("reproduce", "dinos", "--data", "names.txt", "--hidden", "10000000"),
     ("reproduce", "dinos", "--data", "binary.bin"),
     ("reproduce", "dinos", "--data", "missing.txt"),
+    ("reproduce", "dinos", "--data", "/dev/zero"),
+    ("reproduce", "dinos", "--data", "names.txt", "--names", "100000000000000000000"),
     # names with line breaks still give one line
     ("sample", "two\nlines.saurus"),
     ("train", "two\nlines.txt", "-o", "x.saurus"),
@@ -146,7 +158,9 @@ CASES: list[tuple[str, ...]] = [
 
 def snapshot(root: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else str(p.stat().st_mode)
         for p in sorted(root.rglob("*"))
     }
 

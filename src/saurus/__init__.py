@@ -4,17 +4,35 @@
 >>> result = saurus.train_file("dinos.txt", saurus.TrainConfig(lowercase=True, time_budget=10))
 >>> saurus.save(result.model, "dinos.saurus")
 >>> saurus.generate_lines(saurus.load("dinos.saurus"), 5, np.random.default_rng(0))
+
+The public API is re-exported here and imported on first use, so that `import saurus`
+(and the command line's start, where Ctrl-C must already be handled) stays light.
 """
 
-from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
-from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
-from saurus.evaluation import LossReport, evaluate, score_strings
-from saurus.models import load, save
-from saurus.sampling import generate_lines, generate_text, generate_texts, iter_lines, iter_text, iter_texts
-from saurus.training import TrainConfig, TrainResult, train_file, train_text
-from saurus.vocab import Vocab
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "saurus.corpus": ("LinesCorpus", "StreamCorpus", "make_corpus", "read_text"),
+    "saurus.errors": ("DataError", "ModelFileError", "OptionError", "SaurusError", "VocabularyError"),
+    "saurus.evaluation": ("LossReport", "evaluate", "score_strings"),
+    "saurus.models": ("load", "save"),
+    "saurus.sampling": (
+        "generate_lines",
+        "generate_text",
+        "generate_texts",
+        "iter_lines",
+        "iter_text",
+        "iter_texts",
+    ),
+    "saurus.training": ("TrainConfig", "TrainResult", "train_file", "train_text"),
+    "saurus.vocab": ("Vocab",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "DataError",
@@ -43,4 +61,33 @@ __all__ = [
     "score_strings",
     "train_file",
     "train_text",
-]
+]  # every name of _WHERE, and __version__
+
+if TYPE_CHECKING:
+    from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
+    from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
+    from saurus.evaluation import LossReport, evaluate, score_strings
+    from saurus.models import load, save
+    from saurus.sampling import (
+        generate_lines,
+        generate_text,
+        generate_texts,
+        iter_lines,
+        iter_text,
+        iter_texts,
+    )
+    from saurus.training import TrainConfig, TrainResult, train_file, train_text
+    from saurus.vocab import Vocab
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saurus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -2,6 +2,6 @@
 
 import sys
 
-from saurus.cli import main
+from saurus.entry import main
 
 sys.exit(main())

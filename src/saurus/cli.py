@@ -22,13 +22,13 @@ import numpy as np
 
 from saurus import __version__, models
 from saurus.batches import BATCHINGS
-from saurus.corpus import MODES, make_corpus, read_text
+from saurus.corpus import MODES, decode_text, make_corpus, read_text
 from saurus.datasets import DATASETS, dataset_path, open_source
 from saurus.engine.model import DTYPES
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES
-from saurus.errors import OptionError, SaurusError, os_reason
+from saurus.errors import DataError, OptionError, SaurusError, os_reason
 from saurus.evaluation import evaluate, score_strings
-from saurus.memory import check_fits, classic_bytes
+from saurus.memory import check_fits, classic_bytes, human
 from saurus.novelty import overlap
 from saurus.output_lock import output_lock
 from saurus.outputs import LOG, MODEL, check_folder, check_output, log_path_for
@@ -62,18 +62,42 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: None = None) -> argparse.Namespace:  # type: ignore[override]
-        parsed, extra = self.parse_known_args(args)
+        argv = list(sys.argv[1:] if args is None else args)
+        self.refuse_unknown_options(argv)
+        parsed, extra = self.parse_known_args(argv)
         if extra:
             command = getattr(parsed, "command", None)
             parser: argparse.ArgumentParser = self.commands.get(command, self)
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return parsed
 
+    def refuse_unknown_options(self, argv: list[str]) -> None:
+        """An unknown option is named before anything else (such as a missing -o) is."""
+        command = next((a for a in argv if not a.startswith("-")), None)
+        parser = self.commands.get(command or "")
+        if parser is None:
+            return
+        known = set(parser._option_string_actions)
+        for arg in argv[: argv.index("--")] if "--" in argv else argv:
+            flag = arg.split("=", 1)[0]
+            if flag.startswith("--") and flag not in known:
+                parser.error(f"unrecognized arguments: {arg}")
+
 
 def positive_int(text: str) -> int:
     value = int_value(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+MAX_REPORT_NAMES = 1000
+
+
+def bounded_int(text: str, limit: int) -> int:
+    value = positive_int(text)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit}, got {value}")
     return value
 
 
@@ -127,6 +151,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *exam
     parser = sub.add_parser(
         name,
         help=helptext,
+        allow_abbrev=False,
         description=helptext[0].upper() + helptext[1:] + ".",
         epilog=examples(*example),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -142,6 +167,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *exam
 def build_parser() -> Parser:
     parser = Parser(
         prog="saurus",
+        allow_abbrev=False,
         description="Train small character models and invent new names and text.",
         epilog=examples(
             "saurus train dinos -o dinos.saurus --lowercase",
@@ -338,7 +364,12 @@ def build_parser() -> Parser:
     p.add_argument("--iterations", type=positive_int, default=35000, help="SGD steps (default: 35000)")
     p.add_argument("--every", type=positive_int, default=2000, help="report every N iterations")
     p.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
-    p.add_argument("--names", type=positive_int, default=7, help="names sampled per report")
+    p.add_argument(
+        "--names",
+        type=lambda t: bounded_int(t, MAX_REPORT_NAMES),
+        default=7,
+        help=f"names sampled per report (at most {MAX_REPORT_NAMES})",
+    )
     p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
     p.set_defaults(run=cmd_reproduce)
     parser.commands = dict(sub.choices)
@@ -346,7 +377,7 @@ def build_parser() -> Parser:
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(one_line(message), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -379,9 +410,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(mode=mode, **values)
     config.resolved()  # a bad option fails before any file is touched
     output: Path = args.output
+    for path, option in ((output, "-o"), (args.log, "--log")):
+        if path is not None and path.name in ("", ".", ".."):
+            raise OptionError(f"{option} {str(path)!r} names a folder; give a file name")
     log = args.log if args.log is not None else log_path_for(output)
     check_folder(output, "the model")
-    with output_lock(output):
+    with output_lock(output), output_lock(log):
         check_output(output, MODEL, protect=(source.path,), overwrite=args.overwrite)
         check_output(log, LOG, protect=(source.path, output), overwrite=args.overwrite)
         display = ProgressLine(sys.stderr, quiet=args.quiet)
@@ -476,11 +510,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_STDIN_BYTES = 64 * 1024**2
+
+
 def read_texts(texts: list[str]) -> list[str]:
-    """The strings to score: the arguments, with - standing for stdin's non-blank lines."""
+    """The strings to score: the arguments, with - standing for stdin's non-blank lines
+    (UTF-8, at most MAX_STDIN_BYTES)."""
     if "-" not in texts:
         return texts
-    stdin = [line.rstrip("\r") for line in sys.stdin.read().split("\n") if line.strip()]
+    if sys.stdin is None:
+        raise DataError("standard input is closed; give the strings as arguments")
+    raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(raw) > MAX_STDIN_BYTES:
+        raise DataError(f"standard input holds more than {human(MAX_STDIN_BYTES)}; score it in parts")
+    lines = decode_text(raw, "standard input").split("\n")
+    stdin = [line for line in lines if line.strip()]
     return [t for text in texts for t in (stdin if text == "-" else [text])]
 
 
@@ -544,8 +588,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def os_error_line(err: OSError) -> str:
     """An OSError a user caused (a read-only folder, a full disk) in words."""
-    where = f" {err.filename}" if err.filename else ""
-    return f"cannot use{where}: {os_reason(err)}"
+    if err.filename:
+        return f"cannot use {err.filename}: {os_reason(err)}"
+    return os_reason(err)
 
 
 def run_with_threads(args: argparse.Namespace) -> int:
@@ -558,8 +603,15 @@ def run_with_threads(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stderr is None:  # started with stderr closed: errors go nowhere, but no traceback
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     args = build_parser().parse_args(argv)
     prefix = f"saurus {args.command}"
+    if sys.stdout is None:
+        if args.command != "train":
+            print(f"{prefix}: error: standard output is closed; nowhere to write", file=sys.stderr)
+            return EXIT_USAGE
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     try:
         return run_with_threads(args)
     except SaurusError as err:

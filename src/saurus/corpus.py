@@ -7,6 +7,7 @@ StreamCorpus: continuous text (sonnets, lyrics), cut into chunks for truncated B
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -14,6 +15,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from saurus.errors import DataError, OptionError, os_reason
+from saurus.memory import check_fits, human
 from saurus.vocab import EOS, Vocab
 
 Mode = Literal["lines", "stream"]
@@ -21,12 +23,27 @@ MODES: tuple[Mode, ...] = ("lines", "stream")
 
 
 MAX_LINE_CHARS = 10_000  # the longest example lines mode takes (a name, a short line)
+# memory per byte of text: the bytes, the str (up to 4 bytes a character), its lines, the
+# int64 ids, the batches and hashes made of them
+TEXT_BYTES_FACTOR = 40
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 file; newlines become "\\n" and a leading byte-order mark is dropped."""
+    """Read a UTF-8 file; newlines become "\\n" and a leading byte-order mark is dropped.
+    Only regular files are read (a device or a pipe could be endless), and only when the
+    text and what is made of it fit in memory."""
     path = Path(path)
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"{path} is not a regular file (a device or a pipe); give a text file")
+        check_fits(
+            TEXT_BYTES_FACTOR * info.st_size,
+            f"reading {path} ({human(info.st_size)})",
+            "give a smaller file",
+        )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"no such file: {path}") from None
@@ -50,7 +67,7 @@ def decode_text(raw: bytes, name: str) -> str:
         raise DataError(f"{name} holds NUL bytes: it looks like a binary file, not text")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise DataError(f"{name} is empty: there is nothing to learn from")
+        raise DataError(f"{name} is empty")
     return text
 
 
@@ -109,7 +126,7 @@ class LinesCorpus:
             number, length = longest_line(normalise(text, lowercase=lowercase))
             raise DataError(
                 f"line {number} has {length:,} characters, but lines mode takes one example per "
-                f"line of at most {MAX_LINE_CHARS:,} (a name); for running text use --mode stream"
+                f"line of at most {MAX_LINE_CHARS:,} (a name); running text needs --mode stream"
             )
         return cls(examples)
 

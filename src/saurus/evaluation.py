@@ -123,12 +123,12 @@ def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport
     differ); a stream model scores it as text from the start token. The strings are
     normalised as the model's training data was; an unknown character is named in the error."""
     sequences = []
-    for text in texts:
+    for k, text in enumerate(texts, 1):
         text = normalise(text, lowercase=model.lowercase)
         if model.mode == "lines" and EOS in text:
-            raise VocabularyError(f"a name to score must be a single line: {text!r}")
+            raise VocabularyError(f"string {k}: a name to score must be a single line: {text[:40]!r}")
         if model.mode == "stream" and not text:
-            raise VocabularyError("cannot score an empty text")
+            raise VocabularyError(f"string {k} is empty: there is no text to score")
         model.vocab.check(text, f"{text!r}")
         ids = model.vocab.encode(text)
         sequences.append(np.append(ids, model.vocab.eos_id) if model.mode == "lines" else ids)

@@ -36,9 +36,11 @@ def available_bytes() -> int | None:
 
 
 def human(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
+    """1536 -> '1.5 KiB'; beyond a thousand PiB, in powers of ten."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
+            if unit == "PiB" and n >= 1000:
+                return f"{n:.1e} {unit}"
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1024
     raise AssertionError  # pragma: no cover

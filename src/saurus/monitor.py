@@ -58,9 +58,7 @@ class Monitor:
         self.model, self.val, self.base_lr, self.patience = model, val, lr, patience
         self.checkpoint, self.on_progress = checkpoint, on_progress
         self.log_path = None if log is None else Path(log)
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.log_path.write_text("")
+        self.log_started = False  # an earlier log is replaced only once this run has a record
         self.history: list[Progress] = []
         self.best: LossReport | None = None
         self.best_params: dict[str, np.ndarray] | None = None
@@ -150,7 +148,9 @@ class Monitor:
         )
         self.history.append(progress)
         if self.log_path is not None:
-            with self.log_path.open("a", encoding="utf-8") as f:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a" if self.log_started else "w", encoding="utf-8") as f:
+                self.log_started = True
                 f.write(json.dumps({**asdict(progress), "best": improved or val is None}) + "\n")
         if self.on_progress is not None:
             self.on_progress(progress)

@@ -83,6 +83,7 @@ def overlap(model: object, lines: Sequence[str], name: str) -> str:
         return ""
     what = "names" if mode == "lines" else "lines"
     return (
-        f"warning: {count} of {len(lines)} {what} in {name} occur in the model's training data, "
-        "so this loss overstates how well it does on new data"
+        f"warning: {count} of {len(lines)} {what} in {name} occur in the file the model was "
+        "trained from (its validation split included), so this loss overstates how well it "
+        "does on new data"
     )

@@ -67,8 +67,11 @@ def acquire(output: Path) -> int | None:
             break
         os.close(fd)
     record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-    os.ftruncate(fd, 0)
-    os.write(fd, json.dumps(record).encode())
+    try:  # who holds it is for the message of a second run; a full disk may deny it
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(record).encode())
+    except OSError:
+        pass
     return fd
 
 

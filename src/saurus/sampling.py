@@ -117,6 +117,7 @@ def draw(logits: np.ndarray, how: Decoding, rng: np.random.Generator) -> np.ndar
         csum = np.cumsum(desc, axis=1)
         # the smallest probability still needed to reach top_p of the mass
         needed = (csum - desc) < how.top_p * csum[:, -1:]
+        needed[:, 0] = True  # the likeliest is always kept, however small top_p is
         cutoff = np.where(needed, desc, np.inf).min(axis=1, keepdims=True)
         p = np.where(p >= cutoff, p, 0.0)
     cdf = np.cumsum(p, axis=1)

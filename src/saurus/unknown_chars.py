@@ -78,8 +78,9 @@ def prepare_scored(
             continue
         if not skip_unknown:
             pos = min(normal.find(c) for c in missing)
+            shown = text if len(text) <= 40 else text[:37] + "..."
             raise VocabularyError(
-                f"string {k} ({text!r}), column {pos + 1}: {not_known(model, normal[pos])}; {ADVICE}"
+                f"string {k} ({shown!r}), column {pos + 1}: {not_known(model, normal[pos])}; {ADVICE}"
             )
         missing_all |= missing
         if model.mode == "lines":

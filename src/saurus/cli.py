@@ -35,7 +35,7 @@ from saurus.outputs import LOG, MODEL, check_folder, check_output, log_path_for
 from saurus.progress_line import ProgressLine
 from saurus.reference.name_model import classic_training_run
 from saurus.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
-from saurus.train_config import MAX_SEED, MODELS, TrainConfig
+from saurus.train_config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConfig, torch_available
 from saurus.training import train_text
 from saurus.unknown_chars import drop_unknown, prepare_scored
 from saurus.vocab import Vocab
@@ -208,13 +208,29 @@ def build_parser() -> Parser:
         "--model",
         choices=MODELS,
         default="lstm",
-        help="lstm, gru, rnn (the engine) or classic (default: lstm)",
+        help="lstm, gru, rnn, transformer (--engine torch) or classic (default: lstm)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="numpy",
+        help="numpy (default), torch (CPU or GPU; the transformer needs it), or auto: torch where "
+        "it is installed",
+    )
+    p.add_argument("--device", choices=DEVICES, help="torch: cpu, cuda or auto (default: auto)")
+    p.add_argument("--init-from", metavar="MODEL", help="start from the weights of this model file")
     g = p.add_argument_group("model size (defaults depend on --model and --mode; see the README)")
     g.add_argument("--hidden", type=positive_int, help="hidden units per layer")
     g.add_argument("--layers", type=positive_int, help="stacked recurrent layers")
     g.add_argument("--dropout", type=fraction, help="dropout between layers and before the head")
     g.add_argument("--dtype", choices=tuple(DTYPES), help="float precision (default: float32)")
+    g.add_argument("--heads", type=positive_int, help="transformer: attention heads (default: 4)")
+    g.add_argument(
+        "--context",
+        type=positive_int,
+        help="transformer: positions it attends over (default: 128 for text, the longest name for names)",
+    )
+    g.add_argument("--tied", action="store_true", help="transformer: share the input and output embeddings")
     g = p.add_argument_group("how long (the first limit reached ends training)")
     g.add_argument("--iterations", "--steps", type=positive_int, help="optimizer steps")
     g.add_argument("--epochs", type=positive_float, help="passes over the training split")
@@ -409,6 +425,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "mode"}
     config = TrainConfig(mode=mode, **values)
     config.resolved()  # a bad option fails before any file is touched
+    if launched_rank() > 0:  # torchrun: rank 0 writes; the others train beside it
+        train_text(source.text, config, None, None, None, started)
+        return 0
     output: Path = args.output
     for path, option in ((output, "-o"), (args.log, "--log")):
         if path is not None and path.name in ("", ".", ".."):
@@ -443,8 +462,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"(step {result.best_iteration}) to {output}"
         )
         return EXIT_TERMINATED if terminated[0] else EXIT_INTERRUPTED
+    if result.ranks > 1:
+        agree = "the same weights" if result.ranks_agree else "DIFFERENT weights (a bug: please report it)"
+        say(f"{result.ranks} processes trained together and ended with {agree}")
     say(f"saved {output} (log: {log})")
     return 0
+
+
+def launched_rank() -> int:
+    """This process's rank when torchrun started several, else 0."""
+    try:
+        return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    except ValueError:
+        return 0
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, object]:
@@ -597,6 +627,12 @@ def run_with_threads(args: argparse.Namespace) -> int:
     if args.threads is None:
         return int(args.run(args))
     from threadpoolctl import threadpool_limits
+
+    os.environ["SAURUS_THREADS"] = str(args.threads)  # for the torch engine under torchrun
+    if getattr(args, "engine", "numpy") != "numpy" and torch_available():
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     with threadpool_limits(limits=args.threads):
         return int(args.run(args))

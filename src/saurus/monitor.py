@@ -42,6 +42,11 @@ class Progress:
 TICK_SECONDS = 1.0
 
 
+def copy_of(weights: Any) -> Any:
+    """A copy of one weight array: a NumPy array, or a torch tensor (cloned)."""
+    return weights.copy() if isinstance(weights, np.ndarray) else weights.clone()
+
+
 class Monitor:
     def __init__(
         self,
@@ -86,7 +91,7 @@ class Monitor:
         if self.val is None:
             return 0.0
         if self.eval_seconds is None:
-            self.eval_seconds = estimate_seconds(self.model, self.val)
+            self.eval_seconds = estimate_seconds(self.numpy_model(), self.val)
         return self.eval_seconds
 
     def tick(self, iterations: int | None, lr: float, epoch: float) -> None:
@@ -106,17 +111,17 @@ class Monitor:
         beat the best so far (without a validation split the latest weights are kept)."""
         if self.steps == self.best_step or not self.model.is_finite():
             return
-        val = None if self.val is None else evaluate(self.model, self.val)
+        val = None if self.val is None else evaluate(self.numpy_model(), self.val)
         if val is None or self.best is None or val.nats < self.best.nats:
             self.keep(val)
 
     def keep(self, val: LossReport | None) -> None:
         """The current weights are the best so far: copy them aside and checkpoint them."""
         self.best, self.best_step, self.evals_since_best = val, self.steps, 0
-        self.best_params = {k: w.copy() for k, w in self.model.params.items()}
+        self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
         if self.checkpoint is not None:
             extra = {"training": {"iterations": self.steps, "complete": False}}
-            save(self.model, self.checkpoint, extra=extra)
+            save(self.numpy_model(), self.checkpoint, extra=extra)
 
     def report(self, iterations: int | None, lr: float, epoch: float) -> bool:
         """Evaluate, keep the best, checkpoint, log; True when patience has run out."""
@@ -129,7 +134,7 @@ class Monitor:
             )
         train_nats = self.window_nats / max(self.window_chars, 1)
         speed = self.window_chars / max(now - self.last, 1e-9)
-        val = None if self.val is None else evaluate(self.model, self.val)
+        val = None if self.val is None else evaluate(self.numpy_model(), self.val)
         self.eval_seconds = time.perf_counter() - now
         improved = val is not None and (self.best is None or val.nats < self.best.nats)
         if val is None or improved:
@@ -157,6 +162,12 @@ class Monitor:
         self.window_nats, self.window_chars = 0.0, 0
         self.last = self.last_shown = time.perf_counter()  # evaluation time is not training time
         return self.patience > 0 and self.evals_since_best >= self.patience
+
+    def numpy_model(self) -> Any:
+        """The model as NumPy runs it, to evaluate and save: the model itself, or for the torch
+        engine its weights exported (`as_numpy()`)."""
+        export = getattr(self.model, "as_numpy", None)
+        return self.model if export is None else export()
 
     def restore_best(self) -> None:
         if self.best_params is not None:

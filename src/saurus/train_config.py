@@ -6,6 +6,7 @@ README's benchmark table, which is where these numbers come from).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -17,7 +18,17 @@ from saurus.engine.model import DTYPES, MAX_LAYERS
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES
 from saurus.errors import OptionError
 
-MODELS = (*CELLS, "classic")
+MODELS = (*CELLS, "transformer", "classic")
+ENGINES = ("numpy", "torch", "auto")
+INSTALL_HINT = 'pip install torch==2.13.0, then pip install -e ".[torch]"'
+
+
+def torch_available() -> bool:
+    """Whether PyTorch is installed (without importing it: that takes a second)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+DEVICES = ("cpu", "cuda", "auto")
 
 # Measured with benchmarks/engine.py on this project's 2-core machine; the engine's
 # defaults also depend on how much data there is (SMALL_DATA characters or fewer is small).
@@ -88,6 +99,53 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "seq_len": 64,
         "batching": "consecutive",
     },
+    # the Transformer (torch engine only): not yet measured against the recurrent defaults
+    ("transformer", "lines", "small"): {
+        **ENGINE_COMMON,
+        "hidden": 128,
+        "layers": 3,
+        "dropout": 0.2,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "epochs": 30.0,
+        "patience": 20,
+        "seq_len": None,
+    },
+    ("transformer", "lines", "large"): {
+        **ENGINE_COMMON,
+        "hidden": 192,
+        "layers": 4,
+        "dropout": 0.1,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "epochs": 30.0,
+        "patience": 8,
+        "seq_len": None,
+    },
+    ("transformer", "stream", "small"): {
+        **ENGINE_COMMON,
+        "hidden": 192,
+        "layers": 4,
+        "dropout": 0.2,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "epochs": 50.0,
+        "patience": 5,
+        "context": 128,
+        "batching": "random",
+    },
+    ("transformer", "stream", "large"): {
+        **ENGINE_COMMON,
+        "hidden": 256,
+        "layers": 4,
+        "dropout": 0.1,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "epochs": 10.0,
+        "patience": 5,
+        "context": 128,
+        "batching": "random",
+    },
     ("classic", "lines", "any"): {
         **CLASSIC_COMMON,
         "hidden": 50,
@@ -152,10 +210,23 @@ class TrainConfig:
     lowercase: bool = False
     val_fraction: float = 0.1
     split_seed: int = 42
+    engine: str = "numpy"  # numpy, torch, or auto (torch where it is installed)
+    device: str | None = None  # torch: cpu, cuda or auto (default)
+    heads: int | None = None  # transformer: attention heads (default 4)
+    context: int | None = None  # transformer: positions (lines: the longest name + 1)
+    tied: bool = False  # transformer: one matrix for input and output embeddings
+    init_from: str | None = None  # a model file whose weights start the run
 
     @property
     def family(self) -> str:
-        return "classic" if self.model == "classic" else "engine"
+        if self.model in ("classic", "transformer"):
+            return self.model
+        return "engine"
+
+    @property
+    def uses_torch(self) -> bool:
+        """Whether this run trains with torch (after `resolved`, engine is numpy or torch)."""
+        return self.engine == "torch"
 
     def size(self, data_chars: int | None) -> str:
         """Which defaults apply: classic has one set; the engine has small and large data."""
@@ -171,12 +242,17 @@ class TrainConfig:
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_applicable()
-        defaults = DEFAULTS[(self.family, self.mode, self.size(data_chars))]
+        defaults = {
+            **DEFAULTS[(self.family, self.mode, self.size(data_chars))],
+            "engine": self.resolved_engine(),
+        }
+        if defaults["engine"] == "torch":
+            defaults.update(device="auto", heads=4 if self.family == "transformer" else None)
         explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
         filled = {
             f.name: defaults[f.name]
             for f in fields(self)
-            if getattr(self, f.name) is None
+            if (getattr(self, f.name) is None or f.name == "engine")
             and f.name in defaults
             and not (explicit_stop and f.name in ("iterations", "epochs"))
         }
@@ -186,8 +262,37 @@ class TrainConfig:
         cfg.check()
         return cfg
 
+    def resolved_engine(self) -> str:
+        """numpy or torch: auto is torch where it is installed; the Transformer needs torch."""
+        if self.engine not in ENGINES:
+            raise OptionError(f"unknown --engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        engine = self.engine
+        if engine == "auto":
+            engine = "torch" if self.family != "classic" and torch_available() else "numpy"
+        if engine == "torch" and self.family == "classic":
+            raise OptionError("--model classic is the exercise's NumPy model; drop --engine torch")
+        if self.family == "transformer" and engine != "torch":
+            raise OptionError(f"--model transformer trains with --engine torch; {INSTALL_HINT}")
+        if engine == "torch" and not torch_available():
+            raise OptionError(f"--engine torch needs PyTorch, which is not installed; {INSTALL_HINT}")
+        return engine
+
     def check_applicable(self) -> None:
         """Refuse options that would be silently ignored for this model and mode."""
+        if self.device is not None and self.engine == "numpy":
+            raise OptionError("--device applies to --engine torch (the NumPy engine runs on the CPU)")
+        if self.family != "transformer":
+            for name, value in (("heads", self.heads), ("context", self.context), ("tied", self.tied)):
+                if value:
+                    raise OptionError(f"--{name} applies to --model transformer")
+        elif self.seq_len is not None:
+            raise OptionError(
+                "--seq-len does not apply to --model transformer; its windows are --context long"
+            )
+        elif self.batching == "consecutive":
+            raise OptionError(
+                "--batching consecutive needs a recurrent model; a transformer reads random windows"
+            )
         if self.mode == "lines":
             for name, flag in STREAM_ONLY.items():
                 if getattr(self, name) is not None:
@@ -195,6 +300,8 @@ class TrainConfig:
                         f"{flag} applies to --mode stream (running text); lines mode trains on "
                         "whole lines (names)"
                     )
+        if self.family == "classic" and self.init_from is not None:
+            raise OptionError("--init-from does not apply to --model classic")
         if self.family == "classic":
             for name, why in CLASSIC_FIXED.items():
                 if getattr(self, name) is not None:
@@ -204,7 +311,7 @@ class TrainConfig:
                     )
             if self.weight_decay:
                 raise OptionError("--weight-decay does not apply to --model classic (it has no decay)")
-        elif self.weight_decay and self.optimizer not in (None, "adamw"):
+        elif self.weight_decay and self.optimizer not in (None, "adamw"):  # engine or transformer
             raise OptionError(
                 f"--weight-decay needs --optimizer adamw (it is {self.optimizer}, which has no decay)"
             )
@@ -215,6 +322,14 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise OptionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        for name in ("heads", "context"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise OptionError(f"--{name} must be positive, got {value}")
+        if self.heads and self.hidden and self.hidden % self.heads:
+            raise OptionError(f"--hidden ({self.hidden}) must be a multiple of --heads ({self.heads})")
+        if self.device is not None and self.device not in DEVICES:
+            raise OptionError(f"unknown --device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if self.layers is not None and self.layers > MAX_LAYERS:
             raise OptionError(f"--layers {self.layers} is above the limit of {MAX_LAYERS}")
         if self.seq_len is not None and self.seq_len <= 0:

@@ -27,6 +27,7 @@ from saurus.corpus import Corpus, LinesCorpus, make_corpus, read_text
 from saurus.engine.layers import CELLS
 from saurus.engine.model import DTYPES, CharModel, param_shapes
 from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
+from saurus.errors import OptionError
 from saurus.evaluation import LossReport
 from saurus.memory import check_fits, classic_bytes, engine_bytes
 from saurus.monitor import Monitor, Progress
@@ -48,6 +49,8 @@ class TrainResult:
     history: list[Progress] = field(default_factory=list)
     stopped_by: str = "steps"
     best_iteration: int = 0
+    ranks: int = 1  # processes that trained together (torchrun)
+    ranks_agree: bool | None = None  # whether they ended with the same weights
 
     @property
     def stop_reason(self) -> str:
@@ -59,6 +62,9 @@ class TrainResult:
         cfg = self.config
         return {
             "model": cfg.model,
+            "engine": cfg.engine,
+            "ranks": self.ranks,
+            "ranks_agree": self.ranks_agree,
             "iterations": self.iterations_done,
             "best_iteration": self.best_iteration,
             "seconds": round(self.seconds, 3),
@@ -158,8 +164,28 @@ def engine_steps(
             yield loss * count, count
 
 
+def follow_leader(
+    model: Any, steps: Iterator[tuple[float, int]], cfg: TrainConfig, train: Corpus
+) -> TrainResult:
+    """A rank other than 0 of a torchrun launch: train in step with rank 0 until it stops
+    the run; rank 0 evaluates, logs and saves."""
+    from saurus.torch_engine.distributed import finish
+
+    count = sum(1 for _ in steps)
+    finish(model.world, model.module)
+    n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
+    return TrainResult(model.as_numpy(), cfg, n_train, None, count, 0.0, stopped_by="rank 0")
+
+
+def load_start(path: str) -> Any:
+    """The model whose weights --init-from starts the run with."""
+    from saurus.models import load
+
+    return load(path)
+
+
 def build_engine(
-    cfg: TrainConfig, corpus: Corpus, train: Corpus
+    cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None = None
 ) -> tuple[CharModel, LineBatches | StreamBatches]:
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
@@ -180,10 +206,29 @@ def build_engine(
         unigram=counts,
     )
     model.seen = name_hashes(corpus.lines())
+    if start is not None:
+        adopt_weights(model, start)
     if isinstance(corpus, LinesCorpus):
         return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size)
     assert cfg.seq_len
     return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
+
+
+def adopt_weights(model: CharModel, start: Any) -> None:
+    """Start `model` from the weights of the saved model `start` (--init-from)."""
+    same = (
+        isinstance(start, CharModel)
+        and start.vocab == model.vocab
+        and (start.cell, start.hidden, start.layers) == (model.cell, model.hidden, model.layers)
+        and getattr(start, "convention", "cho") == getattr(model, "convention", "cho")
+    )
+    if not same:
+        raise OptionError(
+            "--init-from: that model differs from this run's (its kind, cell, size, layers or "
+            "characters); give the same --model, --hidden and --layers, and the same data"
+        )
+    for name, w in start.params.items():
+        model.params[name][...] = w
 
 
 def build_classic(
@@ -226,13 +271,20 @@ def train_text(
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
     model: Any
+    start = None if cfg.init_from is None else load_start(cfg.init_from)
     if cfg.family == "classic":
         model, steps, per_epoch = build_classic(cfg, corpus, train)
         schedule = Schedule(cfg.lr, "constant")
     else:
-        model, batches = build_engine(cfg, corpus, train)
+        if cfg.uses_torch:
+            from saurus.torch_engine.train import build_torch, torch_steps
+
+            model, batches = build_torch(cfg, corpus, train, name_hashes(corpus.lines()), start)
+            steps = torch_steps(model, batches, cfg, rng, lr_box)
+        else:
+            model, batches = build_engine(cfg, corpus, train, start)
+            steps = engine_steps(model, batches, cfg, rng, lr_box)
         per_epoch = len(batches)
-        steps = engine_steps(model, batches, cfg, rng, lr_box)
         schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
     total = cfg.iterations
     if cfg.epochs is not None:
@@ -255,6 +307,9 @@ def train_text(
     )
     run = Run(cfg, monitor, per_epoch, total, every)
     interrupted = False
+    world = getattr(model, "world", None)
+    if world is not None and not world.leader:
+        return follow_leader(model, steps, cfg, train)
     # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         try:
@@ -264,7 +319,13 @@ def train_text(
             with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
                 monitor.consider_current()
     seconds = monitor.elapsed
+    ranks_agree = None
+    if world is not None and world.active:
+        from saurus.torch_engine.distributed import finish
+
+        ranks_agree = finish(world, model.module)
     monitor.restore_best()
+    model = monitor.numpy_model()
     val_report = monitor.best
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
     return TrainResult(
@@ -278,6 +339,8 @@ def train_text(
         monitor.history,
         run.stopped_by,
         monitor.best_step,
+        1 if world is None else world.size,
+        ranks_agree,
     )
 
 
@@ -306,6 +369,12 @@ def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
         padded = 0
     if cfg.family == "classic":
         needed = classic_bytes(hidden=cfg.hidden, vocab=vocab, steps=steps)
+    elif cfg.family == "transformer":
+        D, L = cfg.hidden, cfg.layers or 1
+        steps = max(steps, cfg.context or 0)
+        params = 12 * L * D * D + 2 * vocab * D + steps * D
+        caches = steps * batch * (L * (20 * D + (cfg.heads or 4) * steps) + 4 * vocab)
+        needed = 4 * (5 * params + caches)
     else:
         assert cfg.layers is not None and cfg.dtype is not None
         shapes = param_shapes(cfg.model, vocab, cfg.hidden, cfg.layers)

@@ -1,0 +1,95 @@
+"""The torch models: a recurrent language model (cuDNN's LSTM, GRU or tanh RNN) and a
+GPT-style Transformer decoder.
+
+RecurrentLM:  e_t = E[x_t]; h = rnn(e) (dropout between layers); logits = drop(h) W + b
+TransformerLM (pre-norm): x = tok[x_t] + pos[t]
+    x = x + proj(attn(ln1(x)))     attn: causal softmax(q k^T / sqrt(d_head)) v
+    x = x + W2 gelu_tanh(W1 ln2(x))
+    logits = ln_f(x) W_head + b   (W_head = tok^T when tied)
+Both read ids (B, T) batch-first. Their weights map one to one onto the NumPy models
+(saurus.torch_engine.convert), which is what gets saved.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the usual name)
+from torch import nn
+
+RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class RecurrentLM(nn.Module):
+    def __init__(
+        self, vocab: int, cell: str, hidden: int, layers: int, dropout: float, embed: int = 64
+    ) -> None:
+        super().__init__()
+        self.cell, self.hidden, self.layers, self.dropout_p = cell, hidden, layers, dropout
+        self.embed = nn.Embedding(vocab, embed)
+        self.rnn = RNNS[cell](embed, hidden, num_layers=layers, batch_first=True, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
+        out, state = self.rnn(self.embed(ids), state)
+        return self.head(self.drop(out)), state
+
+
+class Block(nn.Module):
+    def __init__(self, d_model: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout_p = heads, dropout
+        self.ln1 = nn.LayerNorm(d_model, eps=1e-5)
+        self.attn = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.ln2 = nn.LayerNorm(d_model, eps=1e-5)
+        self.fc1 = nn.Linear(d_model, 4 * d_model)
+        self.fc2 = nn.Linear(4 * d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.attn(self.ln1(x)).split(D, dim=2)
+        q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
+        p = self.dropout_p if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, D)))
+        return x + self.drop(self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh")))
+
+
+class TransformerLM(nn.Module):
+    def __init__(
+        self, vocab: int, d_model: int, layers: int, heads: int, context: int, dropout: float, tied: bool
+    ) -> None:
+        super().__init__()
+        self.d_model, self.layers, self.heads, self.context = d_model, layers, heads, context
+        self.dropout_p, self.tied = dropout, tied
+        self.tok = nn.Embedding(vocab, d_model)
+        self.pos = nn.Embedding(context, d_model)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(d_model, heads, dropout) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d_model, eps=1e-5)
+        self.head = nn.Linear(d_model, vocab)
+        if tied:
+            self.head.weight = self.tok.weight
+        self.apply(self.init_weights)
+        for block in self.blocks:  # residual projections, scaled for depth (GPT-2)
+            nn.init.normal_(block.proj.weight, std=0.02 / math.sqrt(2 * layers))
+            nn.init.normal_(block.fc2.weight, std=0.02 / math.sqrt(2 * layers))
+
+    @staticmethod
+    def init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
+        T = ids.shape[1]
+        x = self.drop(self.tok(ids) + self.pos(torch.arange(T, device=ids.device)))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x)), None

@@ -1,0 +1,181 @@
+"""The torch engine: the same logits as the NumPy engine on the same weights, models that
+NumPy alone samples, continuing a NumPy model, and training over two processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import NAMES
+from test_cli import assert_one_line_error, saurus
+
+torch = pytest.importorskip("torch")
+
+from saurus import models  # noqa: E402
+from saurus.corpus import LinesCorpus, StreamCorpus  # noqa: E402
+from saurus.engine.model import CharModel  # noqa: E402
+from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy  # noqa: E402
+from saurus.torch_engine.modules import RecurrentLM  # noqa: E402
+
+TEXT = "the cat sat on the mat.\nthe dog sat on the log.\n" * 3
+FAST = ("--engine", "torch", "--hidden", "16", "--iterations", "20", "-q", "--threads", "1")
+
+
+def vocab_of(mode: str):  # type: ignore[no-untyped-def]
+    return LinesCorpus.from_text(NAMES).vocab() if mode == "lines" else StreamCorpus(TEXT).vocab()
+
+
+def recurrent_cells() -> list[str]:
+    """GRU joins once the NumPy engine has torch's GRU convention."""
+    import dataclasses
+
+    cells = ["lstm", "rnn"]
+    if "convention" in {f.name for f in dataclasses.fields(CharModel)}:
+        cells.append("gru")
+    return cells
+
+
+@pytest.mark.parametrize("mode", ["lines", "stream"])
+@pytest.mark.parametrize("cell", recurrent_cells())
+def test_the_same_weights_give_the_same_logits_in_both_engines(cell: str, mode: str) -> None:
+    torch.manual_seed(0)
+    vocab = vocab_of(mode)
+    module = RecurrentLM(vocab.size, cell, 24, 2, 0.0).eval()
+    ids = torch.randint(0, vocab.size, (3, 9))
+    with torch.no_grad():
+        expected, _ = module(ids)
+    model = to_numpy(module, vocab, mode, lowercase=False)
+    assert model.dtype == np.float32
+    logits, _, _ = model.forward(ids.numpy().T, model.zero_state(3))
+    np.testing.assert_allclose(logits.transpose(1, 0, 2), expected.numpy(), atol=1e-5)
+    # and step by step, as sampling and scoring run it
+    state = model.start(3)
+    for t in range(ids.shape[1]):
+        step_logits, state = model.step(state, ids[:, t].numpy())
+        np.testing.assert_allclose(step_logits, expected[:, t].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_a_numpy_model_continues_in_torch_unchanged(cell: str) -> None:
+    vocab = vocab_of("lines")
+    model = CharModel.create(vocab, "lines", cell=cell, hidden=12, layers=2, seed=3)
+    module = recurrent_from_numpy(model).eval()
+    ids = np.random.default_rng(0).integers(0, vocab.size, (7, 4))
+    expected, _, _ = model.forward(ids, model.zero_state(4))
+    with torch.no_grad():
+        logits, _ = module(torch.from_numpy(ids.T.copy()))
+    np.testing.assert_allclose(logits.numpy(), expected.transpose(1, 0, 2), atol=1e-5)
+
+
+def test_the_numpy_engines_gru_cannot_continue_in_torch(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    start = tmp_path / "gru.saurus"
+    assert (
+        saurus("train", data, "-o", start, "--model", "gru", "--hidden", "8", "--iterations", "5").returncode
+        == 0
+    )
+    result = saurus("train", data, "-o", tmp_path / "t.saurus", *FAST, "--model", "gru", "--init-from", start)
+    assert_one_line_error(result, "torch's GRU cannot continue it")
+
+
+def test_train_with_torch_and_sample_without_it(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    out = tmp_path / "t.saurus"
+    trained = saurus("train", data, "-o", out, *FAST)
+    assert trained.returncode == 0, trained.stderr
+    assert models.load(out).kind == "engine"
+    # a Python where importing torch fails, as on a machine without it
+    blocker = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'): raise ImportError('no torch here')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from saurus.cli import main\n"
+        f"sys.exit(main(['sample', {str(out)!r}, '-n', '5', '--seed', '0']))\n"
+    )
+    sampled = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert sampled.returncode == 0, sampled.stderr
+    names = sampled.stdout.split()
+    assert len(names) == 5 and all(names)
+
+
+def test_a_numpy_model_continues_training_in_torch(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    start = tmp_path / "np.saurus"
+    assert saurus("train", data, "-o", start, "--hidden", "16", "--iterations", "40", "-q").returncode == 0
+    out = tmp_path / "t.saurus"
+    result = saurus("train", data, "-o", out, *FAST, "--init-from", start, "--lr", "1e-9")
+    assert result.returncode == 0, result.stderr
+    before, after = models.load(start), models.load(out)
+    # a learning rate of ~0 leaves the weights as they were (to float32 rounding)
+    for name, w in before.params.items():
+        np.testing.assert_allclose(after.params[name], w, atol=1e-5)
+
+
+def test_torch_options_need_their_engine(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--device", "cpu")
+    assert_one_line_error(result, "--device applies to --engine torch")
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--model", "classic", "--engine", "torch")
+    assert_one_line_error(result, "drop --engine torch")
+
+
+def test_two_processes_train_as_one_with_the_doubled_batch(tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes (gloo), 8 names each per step, against 1 process with
+    16: the same updates up to float32 summation order (tolerance 1e-5)."""
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    common = (
+        "--engine",
+        "torch",
+        "--hidden",
+        "16",
+        "--iterations",
+        "30",
+        "--dropout",
+        "0",
+        "--eval-every",
+        "10",
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two_dir = tmp_path / "two"
+    two_dir.mkdir()
+    launched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "saurus",
+            "train",
+            str(data),
+            "-o",
+            str(two_dir / "m.saurus"),
+            "--batch-size",
+            "8",
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert "2 processes trained together and ended with the same weights" in launched.stderr
+    assert sorted(p.name for p in two_dir.iterdir()) == ["m.saurus", "m.saurus.log.jsonl"]
+    one = saurus("train", data, "-o", tmp_path / "one.saurus", "--batch-size", "16", *common)
+    assert one.returncode == 0, one.stderr
+    a, b = models.load(two_dir / "m.saurus"), models.load(tmp_path / "one.saurus")
+    for name, w in b.params.items():
+        np.testing.assert_allclose(a.params[name], w, atol=1e-5)

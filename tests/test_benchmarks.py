@@ -34,3 +34,16 @@ def test_engine_benchmark_prints_its_table(data_dir: Path) -> None:
     quality = [line for line in lines if line.startswith("| quality")]
     assert len(throughput) == 10 and all("chars/s" in line for line in throughput)
     assert len(quality) == 1 and "nats/char" in quality[0]
+
+
+def test_yardstick_benchmark_prints_its_table(data_dir: Path) -> None:
+    import pytest
+
+    pytest.importorskip("torch")
+    lines = run_quick("yardsticks.py")
+    assert len(lines) == 5 and all("nats/char" in line for line in lines[2:])
+    assert [line.split("|")[1].strip().split(",")[0] for line in lines[2:]] == [
+        "saurus numpy engine",
+        "saurus torch engine",
+        "plain torch LSTM-256",
+    ]

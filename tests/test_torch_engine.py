@@ -179,3 +179,47 @@ def test_two_processes_train_as_one_with_the_doubled_batch(tmp_path: Path) -> No
     a, b = models.load(two_dir / "m.saurus"), models.load(tmp_path / "one.saurus")
     for name, w in b.params.items():
         np.testing.assert_allclose(a.params[name], w, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["lines", "stream"])
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_transformer_gives_the_same_logits_in_both_engines(mode: str, tied: bool) -> None:
+    from saurus.torch_engine.convert import transformer_from_numpy
+    from saurus.torch_engine.modules import TransformerLM
+
+    torch.manual_seed(1)
+    vocab = vocab_of(mode)
+    module = TransformerLM(vocab.size, 32, 2, 4, 16, 0.0, tied).eval()
+    with torch.no_grad():  # larger weights than the init, so differences would show
+        for p in module.parameters():
+            p.normal_(0.0, 0.3)
+    ids = torch.randint(0, vocab.size, (3, 11))
+    with torch.no_grad():
+        expected, _ = module(ids)
+    model = to_numpy(module, vocab, mode, lowercase=False)
+    np.testing.assert_allclose(model.forward(ids.numpy().T).transpose(1, 0, 2), expected.numpy(), atol=1e-5)
+    back = transformer_from_numpy(model).eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(back(ids)[0].numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_a_transformer_trains_with_torch_and_samples_with_numpy(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    out = tmp_path / "tf.saurus"
+    args = ("--model", "transformer", "--hidden", "32", "--layers", "2", "--heads", "2")
+    trained = saurus("train", data, "-o", out, *FAST, *args)
+    assert trained.returncode == 0, trained.stderr
+    model = models.load(out)
+    assert model.kind == "transformer" and model.context >= max(map(len, NAMES.split())) + 1
+    sampled = saurus("sample", out, "-n", "5", "--seed", "0")
+    assert sampled.returncode == 0 and len(sampled.stdout.split()) == 5
+
+
+def test_a_transformer_needs_torch_and_its_own_options(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--model", "transformer")
+    assert_one_line_error(result, "--model transformer trains with --engine torch")
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--heads", "4")
+    assert_one_line_error(result, "--heads applies to --model transformer")

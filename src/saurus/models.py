@@ -8,10 +8,12 @@ from typing import Any
 from saurus.checkpoint import load_model_file, save_model_file
 from saurus.classic import ClassicRNN
 from saurus.engine.model import CharModel
+from saurus.engine.transformer import TransformerModel
 from saurus.errors import ModelFileError
 from saurus.protocol import SequenceModel
 
 MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN, CharModel.kind: CharModel}
+MODEL_KINDS[TransformerModel.kind] = TransformerModel
 
 
 def save(model: SequenceModel, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:

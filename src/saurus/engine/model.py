@@ -6,6 +6,11 @@
 
 Shapes are time-major: ids (T, B), activations (T, B, H). Dropout is inverted dropout
 between layers and before the head, active only when a generator is passed.
+
+A GRU has a `convention` (see saurus.engine.layers): "cho" (the course's, reset before the
+recurrent matmul) or "torch" (torch.nn.GRU's, reset after it, so a GRU trained by PyTorch
+runs here); the torch convention adds the weight l{k}.bhn (H,) to every layer, and model
+files record the convention (files without it are "cho").
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from saurus.corpus import Mode
-from saurus.engine.layers import CELLS, State, weight_grad
+from saurus.engine.layers import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
 from saurus.errors import ModelFileError, OptionError
 from saurus.protocol import START, base_meta, seen_names
 from saurus.vocab import Vocab
@@ -26,18 +31,33 @@ MAX_LAYERS = 64  # deeper recurrent stacks do not train; a larger number is a ty
 Params = dict[str, np.ndarray]
 
 
-def param_shapes(cell: str, vocab_size: int, hidden: int, layers: int) -> dict[str, tuple[int, ...]]:
-    """Every weight's shape; layer 0's input weights are the gathered embedding table."""
-    gh = CELLS[cell].gates * hidden
+def param_shapes(
+    cell: str, vocab_size: int, hidden: int, layers: int, convention: str = "cho"
+) -> dict[str, tuple[int, ...]]:
+    """Every weight's shape; layer 0's input weights are the gathered embedding table.
+    The GRU's torch convention adds l{k}.bhn (H,) per layer."""
+    impl = cell_for(cell, convention)
+    gh = impl.gates * hidden
     shapes: dict[str, tuple[int, ...]] = {"embed": (vocab_size, gh)}
     for k in range(layers):
         if k:
             shapes[f"l{k}.Wx"] = (hidden, gh)
         shapes[f"l{k}.Wh"] = (hidden, gh)
         shapes[f"l{k}.b"] = (gh,)
+        for name in impl.extras:
+            shapes[f"l{k}.{name}"] = (hidden,)
     shapes["head.W"] = (hidden, vocab_size)
     shapes["head.b"] = (vocab_size,)
     return shapes
+
+
+def check_convention(cell: str, convention: Any, error: type[Exception]) -> None:
+    """Raise `error` unless `convention` is one of CONVENTIONS that `cell` has ("torch" is
+    the GRU's alone)."""
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
+        raise error(f"unknown GRU convention {convention!r}; choose one of: {', '.join(CONVENTIONS)}")
+    if convention != "cho" and cell != "gru":
+        raise error(f"the {convention!r} convention is the GRU's; a {cell} cell has none")
 
 
 def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -94,7 +114,11 @@ class CharModel:
     layers: int
     dropout: float = 0.0
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.engine.layers)
     kind: ClassVar[str] = "engine"
+
+    def __post_init__(self) -> None:
+        check_convention(self.cell, self.convention, OptionError)
 
     @classmethod
     def create(
@@ -110,12 +134,15 @@ class CharModel:
         dtype: str = "float32",
         lowercase: bool = False,
         unigram: np.ndarray | None = None,
+        convention: str = "cho",
     ) -> CharModel:
         """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch; LSTM forget biases start at 1 so
         the cell remembers from the first step; with `unigram` counts, the head bias starts
-        at log frequencies, so step 0 already predicts like a unigram model."""
+        at log frequencies, so step 0 already predicts like a unigram model. A GRU's
+        `convention` is "cho" or "torch" (whose l{k}.bhn start at 0, like the biases)."""
         if cell not in CELLS:
             raise OptionError(f"unknown cell {cell!r}; choose one of: {', '.join(CELLS)}")
+        check_convention(cell, convention, OptionError)
         if dtype not in DTYPES:
             raise OptionError(f"unknown dtype {dtype!r}; choose float32 or float64")
         if hidden <= 0 or layers <= 0:
@@ -126,17 +153,24 @@ class CharModel:
         bound = 1.0 / np.sqrt(hidden)
         params = {
             name: rng.uniform(-bound, bound, shape).astype(DTYPES[dtype])
-            for name, shape in param_shapes(cell, vocab.size, hidden, layers).items()
+            for name, shape in param_shapes(cell, vocab.size, hidden, layers, convention).items()
         }
         for k in range(layers):
             params[f"l{k}.b"][:] = 0.0
+            for name in cell_for(cell, convention).extras:
+                params[f"l{k}.{name}"][:] = 0.0
             if cell == "lstm":
                 params[f"l{k}.b"][hidden : 2 * hidden] = 1.0
         params["head.b"][:] = 0.0
         if unigram is not None:
             freq = (np.asarray(unigram, dtype=np.float64) + 1.0) / (np.sum(unigram) + vocab.size)
             params["head.b"][:] = np.log(freq)
-        return cls(params, vocab, mode, lowercase, cell, hidden, layers, dropout)
+        return cls(params, vocab, mode, lowercase, cell, hidden, layers, dropout, convention=convention)
+
+    @property
+    def layer_cell(self) -> Cell:
+        """The Cell that runs every layer: the cell in this model's convention."""
+        return cell_for(self.cell, self.convention)
 
     @property
     def dtype(self) -> Any:
@@ -155,7 +189,7 @@ class CharModel:
         return all(np.isfinite(w).all() for w in self.params.values())
 
     def zero_state(self, batch: int) -> list[State]:
-        return [CELLS[self.cell].zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
+        return [self.layer_cell.zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
 
     # --- whole sequences ---
 
@@ -164,7 +198,7 @@ class CharModel:
     ) -> tuple[np.ndarray, list[State], Forward]:
         """Logits (T, B, V) for ids (T, B) from `state`; the final state; the backward cache.
         Dropout is on when `rng` is given."""
-        p, cell = self.params, CELLS[self.cell]
+        p, cell = self.params, self.layer_cell
         xw = gather_rows(p["embed"], ids) + p["l0.b"]
         inputs, caches, masks, final = [], [], [], []
         for k in range(self.layers):
@@ -172,7 +206,8 @@ class CharModel:
                 x = inputs[-1]
                 xw = (x.reshape(-1, x.shape[-1]) @ p[f"l{k}.Wx"]).reshape(*x.shape[:2], -1)
                 xw += p[f"l{k}.b"]
-            hs, last, cache = cell.forward(xw, state[k], p[f"l{k}.Wh"])
+            extra = [p[f"l{k}.{name}"] for name in cell.extras]
+            hs, last, cache = cell.forward(xw, state[k], p[f"l{k}.Wh"], extra)
             mask = dropout_mask(hs.shape, self.dropout, rng, self.dtype)
             inputs.append(hs if mask is None else hs * mask)
             caches.append(cache)
@@ -213,7 +248,7 @@ class CharModel:
     ) -> tuple[Params, list[State]]:
         """Gradients of the mean masked loss for every weight, and for the initial state.
         dstate adds an outside gradient on the final state (for gradient checks)."""
-        p, cell = self.params, CELLS[self.cell]
+        p, cell = self.params, self.layer_cell
         flat_targets = targets.ravel()
         assert fwd.probs is not None, "backward needs the forward pass of loss()"
         dlogits = fwd.probs.copy()
@@ -232,9 +267,11 @@ class CharModel:
         for k in reversed(range(self.layers)):
             if fwd.masks[k] is not None:
                 dh *= fwd.masks[k]
-            dxw, grads[f"l{k}.Wh"], dstate0[k] = cell.backward(
+            dxw, grads[f"l{k}.Wh"], dstate0[k], dextra = cell.backward(
                 dh, fwd.caches[k], p[f"l{k}.Wh"], None if dstate is None else dstate[k]
             )
+            for name, g in zip(cell.extras, dextra, strict=True):
+                grads[f"l{k}.{name}"] = g
             grads[f"l{k}.b"] = dxw.sum(axis=(0, 1))
             if k:
                 x = fwd.inputs[k - 1]
@@ -264,6 +301,8 @@ class CharModel:
             "layers": self.layers,
             "dropout": self.dropout,
         }
+        if self.cell == "gru":
+            meta["convention"] = self.convention
         return meta, {**self.params, "seen_names": self.seen}
 
     @classmethod
@@ -273,6 +312,8 @@ class CharModel:
         hidden, layers, dropout = meta.get("hidden"), meta.get("layers"), meta.get("dropout", 0.0)
         if mode not in ("lines", "stream") or not isinstance(lowercase, bool) or cell not in CELLS:
             raise ModelFileError("the model's mode, cell or lowercase setting is malformed")
+        convention = meta.get("convention", "cho")  # files before the torch convention: "cho"
+        check_convention(cell, convention, ModelFileError)
         for name, value in (("hidden size", hidden), ("layer count", layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ModelFileError(f"the model's {name} is malformed")
@@ -286,7 +327,7 @@ class CharModel:
         dtype = arrays.get("head.W", np.zeros(0)).dtype
         if dtype not in (np.float32, np.float64):
             raise ModelFileError("the weight head.W is missing or not float32/float64")
-        for name, shape in param_shapes(cell, vocab.size, hidden, layers).items():
+        for name, shape in param_shapes(cell, vocab.size, hidden, layers, convention).items():
             array = arrays.get(name)
             if array is None or array.shape != shape or array.dtype != dtype:
                 raise ModelFileError(f"the weight {name} is missing or has the wrong shape")
@@ -294,4 +335,4 @@ class CharModel:
                 raise ModelFileError(f"the weight {name} holds NaN or infinite values")
             params[name] = array
         seen = seen_names(arrays)
-        return cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen)
+        return cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen, convention)

@@ -95,6 +95,9 @@ def main() -> int:
     parser.add_argument("--runs", default="dinos:10,names:60,tinyshakespeare:60", help="corpus:seconds,...")
     parser.add_argument("--threads", type=int, default=2, help="threads for every contender (default: 2)")
     parser.add_argument("--quick", action="store_true", help="dinos for 2 s: a smoke test")
+    parser.add_argument(
+        "--contenders", default="numpy,torch,yardstick", help="which of numpy, torch, yardstick to run"
+    )
     args = parser.parse_args()
     runs = (
         [("dinos", 2.0)]
@@ -107,12 +110,13 @@ def main() -> int:
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        contenders = args.contenders.split(",")
         for corpus, budget in runs:
-            for row in (
-                saurus_row(corpus, "numpy", budget, folder, env, args.threads),
-                saurus_row(corpus, "torch", budget, folder, env, args.threads),
-                yardstick_row(corpus, budget, folder, env),
-            ):
+            for who in contenders:
+                if who == "yardstick":
+                    row = yardstick_row(corpus, budget, folder, env)
+                else:
+                    row = saurus_row(corpus, who, budget, folder, env, args.threads)
                 print(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.1f} |", flush=True)
     return 0
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from saurus.corpus import Mode
 from saurus.errors import ModelFileError
-from saurus.protocol import START, base_meta, seen_names
+from saurus.protocol import START, WeightsModel, base_meta, seen_names
 from saurus.reference.name_model import (
     GRAD_KEYS,
     clip,
@@ -37,7 +37,7 @@ CLIP = 5.0
 
 
 @dataclass
-class ClassicRNN:
+class ClassicRNN(WeightsModel):
     params: dict[str, np.ndarray]
     vocab: Vocab
     mode: Mode
@@ -54,10 +54,6 @@ class ClassicRNN:
     @property
     def hidden(self) -> int:
         return self.params["Waa"].shape[0]
-
-    def is_finite(self) -> bool:
-        """False once training has diverged (a weight became NaN or infinite)."""
-        return all(np.isfinite(w).all() for w in self.params.values())
 
     # --- the SequenceModel protocol (row convention: state (B, H), logits (B, V)) ---
 

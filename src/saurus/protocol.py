@@ -51,3 +51,24 @@ def seen_names(arrays: dict[str, np.ndarray]) -> np.ndarray:
     if seen.dtype != np.uint64 or seen.ndim != 1:
         raise ModelFileError("the model's list of seen names is malformed")
     return seen
+
+
+class WeightsModel:
+    """What models keeping their weights in a dict `params` share (a mixin, no fields)."""
+
+    params: dict[str, np.ndarray]
+    vocab: Vocab
+
+    @property
+    def start_id(self) -> int:
+        """What START reads: the end token, which doubles as the start token, when the
+        vocabulary has one; else START itself (a zero input)."""
+        eos = self.vocab.eos_id
+        return START if eos is None else eos
+
+    def num_params(self) -> int:
+        return sum(w.size for w in self.params.values())
+
+    def is_finite(self) -> bool:
+        """False once training has diverged (a weight became NaN or infinite)."""
+        return all(np.isfinite(w).all() for w in self.params.values())

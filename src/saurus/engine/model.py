@@ -23,7 +23,7 @@ import numpy as np
 from saurus.corpus import Mode
 from saurus.engine.layers import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START, base_meta, seen_names
+from saurus.protocol import START, WeightsModel, base_meta, seen_names
 from saurus.vocab import Vocab
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -104,7 +104,7 @@ class Forward:
 
 
 @dataclass
-class CharModel:
+class CharModel(WeightsModel):
     params: Params
     vocab: Vocab
     mode: Mode
@@ -175,18 +175,6 @@ class CharModel:
     @property
     def dtype(self) -> Any:
         return self.params["head.W"].dtype
-
-    @property
-    def start_id(self) -> int:
-        """What START reads: the end token, which doubles as the start token; else a zero input."""
-        eos = self.vocab.eos_id
-        return START if eos is None else eos
-
-    def num_params(self) -> int:
-        return sum(w.size for w in self.params.values())
-
-    def is_finite(self) -> bool:
-        return all(np.isfinite(w).all() for w in self.params.values())
 
     def zero_state(self, batch: int) -> list[State]:
         return [self.layer_cell.zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]

@@ -29,7 +29,7 @@ import numpy as np
 from saurus.corpus import Mode
 from saurus.engine.model import DTYPES, gather_rows
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START, base_meta, seen_names
+from saurus.protocol import START, WeightsModel, base_meta, seen_names
 from saurus.vocab import Vocab
 
 MAX_LAYERS = 64
@@ -132,7 +132,7 @@ class TransformerState:
 
 
 @dataclass
-class TransformerModel:
+class TransformerModel(WeightsModel):
     params: Params
     vocab: Vocab
     mode: Mode
@@ -197,19 +197,6 @@ class TransformerModel:
     @property
     def head_dim(self) -> int:
         return self.d_model // self.heads
-
-    @property
-    def start_id(self) -> int:
-        """What START reads: the end token, which doubles as the start token; else a zero
-        token embedding (the position embedding is still added)."""
-        eos = self.vocab.eos_id
-        return START if eos is None else eos
-
-    def num_params(self) -> int:
-        return sum(w.size for w in self.params.values())
-
-    def is_finite(self) -> bool:
-        return all(np.isfinite(w).all() for w in self.params.values())
 
     # --- the computation ---
 

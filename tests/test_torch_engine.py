@@ -79,7 +79,8 @@ def test_the_numpy_engines_gru_cannot_continue_in_torch(tmp_path: Path) -> None:
         saurus("train", data, "-o", start, "--model", "gru", "--hidden", "8", "--iterations", "5").returncode
         == 0
     )
-    result = saurus("train", data, "-o", tmp_path / "t.saurus", *FAST, "--model", "gru", "--init-from", start)
+    fast = [a for a in FAST if a not in ("--hidden", "16")]
+    result = saurus("train", data, "-o", tmp_path / "t.saurus", *fast, "--model", "gru", "--init-from", start)
     assert_one_line_error(result, "torch's GRU cannot continue it")
 
 
@@ -223,3 +224,20 @@ def test_a_transformer_needs_torch_and_its_own_options(tmp_path: Path) -> None:
     assert_one_line_error(result, "--model transformer trains with --engine torch")
     result = saurus("train", data, "-o", tmp_path / "m.saurus", "--heads", "4")
     assert_one_line_error(result, "--heads applies to --model transformer")
+
+
+def test_init_from_brings_its_sizes_and_refuses_others(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    start = tmp_path / "start.saurus"
+    assert (
+        saurus("train", data, "-o", start, "--hidden", "12", "--layers", "2", "--iterations", "5").returncode
+        == 0
+    )
+    clash = saurus("train", data, "-o", tmp_path / "a.saurus", *FAST, "--init-from", start)
+    assert_one_line_error(clash, "--hidden 16 (the model has 12)")
+    fast = [a for a in FAST if a not in ("--hidden", "16")]
+    taken = saurus("train", data, "-o", tmp_path / "b.saurus", *fast, "--init-from", start)
+    assert taken.returncode == 0, taken.stderr
+    model = models.load(tmp_path / "b.saurus")
+    assert (model.hidden, model.layers) == (12, 2)

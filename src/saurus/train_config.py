@@ -272,7 +272,8 @@ class TrainConfig:
         if engine == "torch" and self.family == "classic":
             raise OptionError("--model classic is the exercise's NumPy model; drop --engine torch")
         if self.family == "transformer" and engine != "torch":
-            raise OptionError(f"--model transformer trains with --engine torch; {INSTALL_HINT}")
+            how = "add --engine torch" if torch_available() else INSTALL_HINT
+            raise OptionError(f"--model transformer trains with --engine torch; {how}")
         if engine == "torch" and not torch_available():
             raise OptionError(f"--engine torch needs PyTorch, which is not installed; {INSTALL_HINT}")
         return engine

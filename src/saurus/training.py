@@ -15,7 +15,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,28 @@ def follow_leader(
     return TrainResult(model.as_numpy(), cfg, n_train, None, count, 0.0, stopped_by="rank 0")
 
 
+def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
+    """The sizes --init-from's model brings, for the options left unset; one set to another
+    value is an error."""
+    if getattr(start, "kind", None) == "transformer":
+        sizes = {"model": "transformer", "hidden": start.d_model, "layers": start.layers}
+        sizes.update(heads=start.heads, context=start.context)
+    elif isinstance(start, CharModel):
+        sizes = {"model": start.cell, "hidden": start.hidden, "layers": start.layers}
+    else:
+        raise OptionError("--init-from takes an engine or transformer model, not the classic one")
+    clash = [  # (--model lstm is also the default, so it cannot clash)
+        f"--{k} {getattr(config, k)} (the model has {v})"
+        for k, v in sizes.items()
+        if getattr(config, k) not in (None, v) and not (k == "model" and config.model == "lstm")
+    ]
+    if clash:
+        raise OptionError(f"--init-from: {', '.join(clash)}; drop those options")
+    if sizes["model"] == "transformer":
+        sizes["tied"] = start.tied
+    return {k: v for k, v in sizes.items() if getattr(config, k) is None or k in ("model", "tied")}
+
+
 def load_start(path: str) -> Any:
     """The model whose weights --init-from starts the run with."""
     from saurus.models import load
@@ -263,6 +285,9 @@ def train_text(
     A time budget counts from `started` (a time.perf_counter() value; default: now)."""
     started = time.perf_counter() if started is None else started
     config.resolved()  # check the options before reading the data
+    start = None if config.init_from is None else load_start(config.init_from)
+    if start is not None:
+        config = replace(config, **architecture_of(start, config))
     corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
     train, val = split_corpus(corpus, config)
     cfg = config.resolved(train.num_chars())
@@ -271,7 +296,6 @@ def train_text(
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
     model: Any
-    start = None if cfg.init_from is None else load_start(cfg.init_from)
     if cfg.family == "classic":
         model, steps, per_epoch = build_classic(cfg, corpus, train)
         schedule = Schedule(cfg.lr, "constant")

@@ -28,7 +28,8 @@ class RecurrentLM(nn.Module):
         super().__init__()
         self.cell, self.hidden, self.layers, self.dropout_p = cell, hidden, layers, dropout
         self.embed = nn.Embedding(vocab, embed)
-        self.rnn = RNNS[cell](embed, hidden, num_layers=layers, batch_first=True, dropout=dropout)
+        between = dropout if layers > 1 else 0.0  # torch warns about dropout after a last layer
+        self.rnn = RNNS[cell](embed, hidden, num_layers=layers, batch_first=True, dropout=between)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab)
 

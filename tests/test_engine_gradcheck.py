@@ -14,7 +14,7 @@ from saurus.vocab import Vocab
 TOL = 1e-7
 
 
-def setup(cell: str, layers: int, seed: int, dropout: float = 0.0):
+def setup(cell: str, layers: int, seed: int, dropout: float = 0.0, convention: str = "cho"):
     rng = np.random.default_rng(seed)
     V, H, T, B = 5, 4, 5, 3
     model = CharModel.create(
@@ -26,6 +26,7 @@ def setup(cell: str, layers: int, seed: int, dropout: float = 0.0):
         dropout=dropout,
         seed=seed,
         dtype="float64",
+        convention=convention,
     )
     for w in model.params.values():  # larger than the init, so every nonlinearity bends
         w += rng.normal(scale=0.5, size=w.shape)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_engine_gradcheck import setup
 
 from saurus.engine.layers import CELLS, TorchGRUCell, cell_for
 from saurus.engine.model import CharModel, param_shapes
@@ -28,28 +29,8 @@ VOCAB = Vocab(tuple("\nabcdefg"))
 
 
 def gradcheck_setup(layers: int, seed: int, dropout: float = 0.0):
-    rng = np.random.default_rng(seed)
-    V, H, T, B = 5, 4, 5, 3
-    model = CharModel.create(
-        Vocab(tuple("\nabcd")),
-        "lines",
-        cell="gru",
-        hidden=H,
-        layers=layers,
-        dropout=dropout,
-        seed=seed,
-        dtype="float64",
-        convention="torch",
-    )
-    for w in model.params.values():  # larger than the init, so every nonlinearity bends
-        w += rng.normal(scale=0.5, size=w.shape)
-    ids = rng.integers(0, V, size=(T, B))
-    targets = rng.integers(0, V, size=(T, B))
-    lengths = np.array([T, 2, 4])
-    mask = (np.arange(T)[:, None] < lengths[None, :]).astype(np.float64)
-    state = [tuple(rng.normal(size=(B, H)) for _ in s) for s in model.zero_state(B)]
-    readout = [tuple(rng.normal(size=(B, H)) for _ in s) for s in state]
-    return model, ids, targets, mask, state, readout
+    """The engine gradcheck's random model, inputs and state, for torch's GRU convention."""
+    return setup("gru", layers, seed, dropout, convention="torch")
 
 
 @pytest.mark.parametrize("layers,use_mask,dropout", [(1, False, 0.0), (2, True, 0.0), (2, True, 0.4)])

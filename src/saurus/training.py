@@ -172,7 +172,7 @@ def follow_leader(
     from saurus.torch_engine.distributed import finish
 
     count = sum(1 for _ in steps)
-    finish(model.world, model.module)
+    finish(model.world, model.module, steps)
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
     return TrainResult(model.as_numpy(), cfg, n_train, None, count, 0.0, stopped_by="rank 0")
 
@@ -347,7 +347,7 @@ def train_text(
     if world is not None and world.active:
         from saurus.torch_engine.distributed import finish
 
-        ranks_agree = finish(world, model.module)
+        ranks_agree = finish(world, model.module, steps)
     monitor.restore_best()
     model = monitor.numpy_model()
     val_report = monitor.best

@@ -14,8 +14,11 @@ gloo on CPUs.
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -60,17 +63,27 @@ def signal_step(world: World, go: bool, lr: float) -> tuple[bool, float]:
     return bool(message[0] > 0.5), float(message[1])
 
 
-def finish(world: World, module: torch.nn.Module) -> bool:
+def finish(world: World, module: torch.nn.Module, steps: Iterator[Any]) -> bool:
     """Rank 0 tells the others the run is over; all compare their weights (True when every
-    rank holds the same ones, as DistributedDataParallel promises) and leave the group."""
+    rank holds the same ones, as DistributedDataParallel promises) and leave the group.
+
+    The training loop (and the DistributedDataParallel wrapper it holds) is closed and
+    collected first: a process group that outlives destroy_process_group is torn down at
+    interpreter exit, where gloo's threads abort the process ("terminate called without
+    an active exception")."""
     if not world.active or not dist.is_initialized():
         return True
     if world.leader:
         signal_step(world, False, 0.0)
+    close = getattr(steps, "close", None)
+    if close is not None:
+        close()
+    gc.collect()
     weights = torch.cat([p.detach().reshape(-1).double().cpu() for p in module.parameters()])
     low, high = weights.clone(), weights.clone()
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     dist.barrier()
     dist.destroy_process_group()
+    gc.collect()
     return bool(torch.equal(low, high))

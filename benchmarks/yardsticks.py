@@ -58,13 +58,21 @@ def run(command: list[str], env: dict[str, str]) -> tuple[str, float]:
 
 
 def saurus_row(
-    corpus: str, engine: str, budget: float, folder: Path, env: dict[str, str], threads: int
+    corpus: str,
+    engine: str,
+    budget: float,
+    folder: Path,
+    env: dict[str, str],
+    threads: int,
+    options: tuple[str, ...] = (),
 ) -> tuple:
-    _, lowercase, _ = SETTINGS[corpus]
+    """Train with saurus's defaults (or these extra options) for the budget; one table row."""
+    lowercase = SETTINGS[corpus][1] if corpus in SETTINGS else False
     out = folder / f"{corpus}.{engine}.{budget:g}.saurus"
     command = [sys.executable, "-m", "saurus", "train", corpus, "-o", str(out), "--overwrite", "-q"]
     command += ["--engine", engine, "--time-budget", str(budget), "--threads", str(threads)]
     command += ["--lowercase"] if lowercase else []
+    command += list(options)
     text, took = run(command, env)
     val = re.search(r"validation ([\d.]+) nats/char", text)
     steps = re.search(r"for (\d+) steps", text)
@@ -73,7 +81,8 @@ def saurus_row(
         f"val {val.group(1) if val else '?'} nats/char, {steps.group(1) if steps else '?'} steps, "
         f"{why.group(1) if why else ''}"
     )
-    return (f"saurus {engine} engine, {budget:g} s", corpus, figure, took)
+    label = f"saurus {engine} engine{' ' + ' '.join(options) if options else ''}, {budget:g} s"
+    return (label, corpus, figure, took)
 
 
 def yardstick_row(corpus: str, budget: float, folder: Path, env: dict[str, str]) -> tuple:

@@ -13,7 +13,7 @@ from helpers import NAMES
 from saurus import models
 from saurus.checkpoint import load_model_file, save_model_file
 from saurus.corpus import LinesCorpus, StreamCorpus
-from saurus.engine.transformer import TransformerModel, TransformerState, param_shapes
+from saurus.engine.transformer import TransformerModel, TransformerState, param_shapes, rotary_tables, rotate
 from saurus.errors import ModelFileError, OptionError
 from saurus.evaluation import evaluate, score_strings
 from saurus.protocol import START
@@ -34,9 +34,26 @@ def noisy(model: TransformerModel, seed: int = 0, std: float = 0.3) -> Transform
     return model
 
 
-def small(vocab: Vocab, mode: str, *, context: int = 8, tied: bool = False, dtype: str = "float64"):
+def small(
+    vocab: Vocab,
+    mode: str,
+    *,
+    context: int = 8,
+    tied: bool = False,
+    dtype: str = "float64",
+    positions: str = "learned",
+):
     model = TransformerModel.create(
-        vocab, mode, d_model=12, layers=2, heads=3, context=context, tied=tied, dtype=dtype, seed=1
+        vocab,
+        mode,
+        d_model=12,
+        layers=2,
+        heads=3,
+        context=context,
+        tied=tied,
+        dtype=dtype,
+        seed=1,
+        positions=positions,
     )
     return noisy(model)
 
@@ -66,9 +83,9 @@ def windowed(model: TransformerModel, ids: np.ndarray) -> np.ndarray:
 # --- step() and forward() ---
 
 
-@pytest.mark.parametrize("tied", [False, True])
-def test_steps_equal_forward_for_names_from_start(tied: bool) -> None:
-    model = small(LINES_VOCAB, "lines", context=8, tied=tied)
+@pytest.mark.parametrize(("tied", "positions"), [(False, "learned"), (True, "learned"), (False, "rotary")])
+def test_steps_equal_forward_for_names_from_start(tied: bool, positions: str) -> None:
+    model = small(LINES_VOCAB, "lines", context=8, tied=tied, positions=positions)
     rng = np.random.default_rng(0)
     ids = rng.integers(0, LINES_VOCAB.size, (8, 5))
     ids[0] = START
@@ -94,9 +111,10 @@ def test_steps_equal_forward_for_a_stream_and_its_start() -> None:
     np.testing.assert_allclose(zeroed.forward(ids), zeroed.forward(other), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
 @pytest.mark.parametrize("context", [1, 2, 5, 8])
-def test_steps_across_the_context_refill(context: int) -> None:
-    model = small(STREAM_VOCAB, "stream", context=context)
+def test_steps_across_the_context_refill(context: int, positions: str) -> None:
+    model = small(STREAM_VOCAB, "stream", context=context, positions=positions)
     ids = np.random.default_rng(2).integers(0, STREAM_VOCAB.size, (3 * context + 4, 2))
     ids[0] = START
     np.testing.assert_allclose(stepped(model, ids), windowed(model, ids), rtol=0, atol=1e-10)
@@ -124,6 +142,37 @@ def test_a_state_stepped_twice_branches_without_harm() -> None:
     np.testing.assert_allclose(b2, model.forward(np.concatenate([ids[:17], ids[18:20]]))[-1], atol=1e-10)
     np.testing.assert_allclose(a1, model.forward(ids[:18])[-1], rtol=0, atol=1e-10)
     np.testing.assert_allclose(b1, model.forward(np.concatenate([ids[:17], ids[18:19]]))[-1], atol=1e-10)
+
+
+def test_rotary_scores_depend_on_the_distance_only() -> None:
+    """q_s . k_t after turning depends on s - t: shifting both positions by 7 keeps it."""
+    rng = np.random.default_rng(6)
+    q, k = rng.normal(size=(2, 8))
+    cos, sin = rotary_tables(0, 20, 8, np.float64)
+    for s, t in ((5, 2), (9, 9), (3, 10)):
+        here = rotate(q, cos[s], sin[s]) @ rotate(k, cos[t], sin[t])
+        there = rotate(q, cos[s + 7], sin[s + 7]) @ rotate(k, cos[t + 7], sin[t + 7])
+        assert here == pytest.approx(there, abs=1e-12)
+        assert here != pytest.approx(q @ k, abs=1e-3) or s == t  # it does turn
+    # position 0 is the identity; norms are kept
+    np.testing.assert_allclose(rotate(q, cos[0], sin[0]), q, atol=1e-15)
+    assert np.linalg.norm(rotate(q, cos[13], sin[13])) == pytest.approx(np.linalg.norm(q))
+
+
+def test_a_rotary_model_has_no_position_table_and_round_trips(tmp_path: Path) -> None:
+    model = small(LINES_VOCAB, "lines", positions="rotary")
+    assert "pos_emb" not in model.params
+    path = tmp_path / "rope.saurus"
+    models.save(model, path)
+    assert load_model_file(path).meta["positions"] == "rotary"
+    loaded = models.load(path)
+    assert loaded.positions == "rotary"
+    ids = np.random.default_rng(7).integers(0, LINES_VOCAB.size, (6, 2))
+    np.testing.assert_array_equal(loaded.forward(ids), model.forward(ids))
+    with pytest.raises(OptionError, match="even head width"):
+        TransformerModel.create(
+            LINES_VOCAB, "lines", d_model=9, layers=1, heads=3, context=4, positions="rotary"
+        )
 
 
 def test_float32_stays_float32_and_forward_checks_its_input() -> None:
@@ -304,7 +353,8 @@ D, V = 12, LINES_VOCAB.size
         ({"d_model": 0}, {}, "d_model is malformed"),
         ({"layers": True}, {}, "layers is malformed"),
         ({"tied": "no"}, {}, "tied setting is malformed"),
-        ({"positions": "sinusoidal"}, {}, "not 'learned'"),
+        ({"positions": "sinusoidal"}, {}, "not one of: learned, rotary"),
+        ({"positions": "rotary"}, {}, r"do not belong to it: pos_emb"),
         ({"dropout": 1.5}, {}, "dropout is malformed"),
         ({}, {"tok_emb": np.zeros((V, D), np.int32)}, "not float32/float64"),
     ],

@@ -3,7 +3,6 @@ NumPy alone samples, continuing a NumPy model, and training over two processes."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,68 +129,15 @@ def test_torch_options_need_their_engine(tmp_path: Path) -> None:
     assert_one_line_error(result, "drop --engine torch")
 
 
-def test_two_processes_train_as_one_with_the_doubled_batch(tmp_path: Path) -> None:
-    """torchrun with 2 CPU processes (gloo), 8 names each per step, against 1 process with
-    16: the same updates up to float32 summation order (tolerance 1e-5)."""
-    data = tmp_path / "names.txt"
-    data.write_text(NAMES * 4)
-    common = (
-        "--engine",
-        "torch",
-        "--hidden",
-        "16",
-        "--iterations",
-        "30",
-        "--dropout",
-        "0",
-        "--eval-every",
-        "10",
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two_dir = tmp_path / "two"
-    two_dir.mkdir()
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "saurus",
-            "train",
-            str(data),
-            "-o",
-            str(two_dir / "m.saurus"),
-            "--batch-size",
-            "8",
-            *common,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    said = [line for line in launched.stderr.splitlines() if not line.startswith("[W")]
-    assert launched.returncode == 0, "\n".join(said[:40])
-    assert "2 processes trained together and ended with the same weights" in launched.stderr
-    assert sorted(p.name for p in two_dir.iterdir()) == ["m.saurus", "m.saurus.log.jsonl"]
-    one = saurus("train", data, "-o", tmp_path / "one.saurus", "--batch-size", "16", *common)
-    assert one.returncode == 0, one.stderr
-    a, b = models.load(two_dir / "m.saurus"), models.load(tmp_path / "one.saurus")
-    for name, w in b.params.items():
-        np.testing.assert_allclose(a.params[name], w, atol=1e-5)
-
-
 @pytest.mark.parametrize("mode", ["lines", "stream"])
-@pytest.mark.parametrize("tied", [False, True])
-def test_a_transformer_gives_the_same_logits_in_both_engines(mode: str, tied: bool) -> None:
+@pytest.mark.parametrize(("tied", "positions"), [(False, "learned"), (True, "learned"), (True, "rotary")])
+def test_a_transformer_gives_the_same_logits_in_both_engines(mode: str, tied: bool, positions: str) -> None:
     from saurus.torch_engine.convert import transformer_from_numpy
     from saurus.torch_engine.modules import TransformerLM
 
     torch.manual_seed(1)
     vocab = vocab_of(mode)
-    module = TransformerLM(vocab.size, 32, 2, 4, 16, 0.0, tied).eval()
+    module = TransformerLM(vocab.size, 32, 2, 4, 16, 0.0, tied, positions).eval()
     with torch.no_grad():  # larger weights than the init, so differences would show
         for p in module.parameters():
             p.normal_(0.0, 0.3)
@@ -216,6 +162,49 @@ def test_a_transformer_trains_with_torch_and_samples_with_numpy(tmp_path: Path) 
     assert model.kind == "transformer" and model.context >= max(map(len, NAMES.split())) + 1
     sampled = saurus("sample", out, "-n", "5", "--seed", "0")
     assert sampled.returncode == 0 and len(sampled.stdout.split()) == 5
+
+
+def test_a_rotary_transformer_trains_and_samples_and_torch_only_options_are_refused(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    out = tmp_path / "rope.saurus"
+    args = (
+        "--model",
+        "transformer",
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--positions",
+        "rotary",
+    )
+    trained = saurus("train", data, "-o", out, *FAST, *args)
+    assert trained.returncode == 0, trained.stderr
+    model = models.load(out)
+    assert model.positions == "rotary" and "pos_emb" not in model.params
+    assert saurus("sample", out, "-n", "3", "--seed", "0").returncode == 0
+    refused = saurus("train", data, "-o", tmp_path / "x.saurus", "--positions", "rotary")
+    assert_one_line_error(refused, "--positions applies to --model transformer")
+    refused = saurus("train", data, "-o", tmp_path / "x.saurus", "--compile", "--engine", "numpy")
+    assert_one_line_error(refused, "--compile applies to --engine torch")
+    odd = saurus(
+        "train",
+        data,
+        "-o",
+        tmp_path / "x.saurus",
+        *args[:-4],
+        "--heads",
+        "4",
+        "--hidden",
+        "12",
+        "--positions",
+        "rotary",
+        "--engine",
+        "torch",
+    )
+    assert_one_line_error(odd, "needs an even width per head")
 
 
 def test_a_transformer_needs_torch_and_its_own_options(tmp_path: Path) -> None:

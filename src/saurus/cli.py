@@ -219,6 +219,11 @@ def build_parser() -> Parser:
     )
     p.add_argument("--device", choices=DEVICES, help="torch: cpu, cuda or auto (default: auto)")
     p.add_argument("--init-from", metavar="MODEL", help="start from the weights of this model file")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch: torch.compile the model first (pays a compile time up front; needs a C compiler on CPU)",
+    )
     g = p.add_argument_group("model size (defaults depend on --model and --mode; see the README)")
     g.add_argument("--hidden", type=positive_int, help="hidden units per layer")
     g.add_argument("--layers", type=positive_int, help="stacked recurrent layers")
@@ -231,6 +236,11 @@ def build_parser() -> Parser:
         help="transformer: positions it attends over (default: 128 for text, the longest name for names)",
     )
     g.add_argument("--tied", action="store_true", help="transformer: share the input and output embeddings")
+    g.add_argument(
+        "--positions",
+        choices=("learned", "rotary"),
+        help="transformer: learned position embeddings (default) or rotary (RoPE)",
+    )
     g = p.add_argument_group("how long (the first limit reached ends training)")
     g.add_argument("--iterations", "--steps", type=positive_int, help="optimizer steps")
     g.add_argument("--epochs", type=positive_float, help="passes over the training split")

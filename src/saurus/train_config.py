@@ -215,6 +215,8 @@ class TrainConfig:
     heads: int | None = None  # transformer: attention heads (default 4)
     context: int | None = None  # transformer: positions (lines: the longest name + 1)
     tied: bool = False  # transformer: one matrix for input and output embeddings
+    positions: str | None = None  # transformer: learned (default) or rotary
+    compile: bool = False  # torch: torch.compile the module before training
     init_from: str | None = None  # a model file whose weights start the run
 
     @property
@@ -248,6 +250,7 @@ class TrainConfig:
         }
         if defaults["engine"] == "torch":
             defaults.update(device="auto", heads=4 if self.family == "transformer" else None)
+            defaults.update(positions="learned" if self.family == "transformer" else None)
         explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
         filled = {
             f.name: defaults[f.name]
@@ -276,14 +279,17 @@ class TrainConfig:
             raise OptionError(f"--model transformer trains with --engine torch; {how}")
         if engine == "torch" and not torch_available():
             raise OptionError(f"--engine torch needs PyTorch, which is not installed; {INSTALL_HINT}")
+        if engine == "numpy" and self.device is not None:
+            raise OptionError("--device applies to --engine torch (the NumPy engine runs on the CPU)")
+        if engine == "numpy" and self.compile:
+            raise OptionError("--compile applies to --engine torch (torch.compile)")
         return engine
 
     def check_applicable(self) -> None:
         """Refuse options that would be silently ignored for this model and mode."""
-        if self.device is not None and self.engine == "numpy":
-            raise OptionError("--device applies to --engine torch (the NumPy engine runs on the CPU)")
         if self.family != "transformer":
-            for name, value in (("heads", self.heads), ("context", self.context), ("tied", self.tied)):
+            named = ("heads", "context", "tied", "positions")
+            for name, value in ((n, getattr(self, n)) for n in named):
                 if value:
                     raise OptionError(f"--{name} applies to --model transformer")
         elif self.seq_len is not None:
@@ -329,6 +335,13 @@ class TrainConfig:
                 raise OptionError(f"--{name} must be positive, got {value}")
         if self.heads and self.hidden and self.hidden % self.heads:
             raise OptionError(f"--hidden ({self.hidden}) must be a multiple of --heads ({self.heads})")
+        if self.positions not in (None, "learned", "rotary"):
+            raise OptionError(f"unknown --positions {self.positions!r}; choose learned or rotary")
+        if self.positions == "rotary" and self.heads and self.hidden and (self.hidden // self.heads) % 2:
+            raise OptionError(
+                f"--positions rotary needs an even width per head; --hidden {self.hidden} / "
+                f"--heads {self.heads} is odd"
+            )
         if self.device is not None and self.device not in DEVICES:
             raise OptionError(f"unknown --device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if self.layers is not None and self.layers > MAX_LAYERS:

@@ -182,7 +182,7 @@ def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
     value is an error."""
     if getattr(start, "kind", None) == "transformer":
         sizes = {"model": "transformer", "hidden": start.d_model, "layers": start.layers}
-        sizes.update(heads=start.heads, context=start.context)
+        sizes.update(heads=start.heads, context=start.context, positions=start.positions)
     elif isinstance(start, CharModel):
         sizes = {"model": start.cell, "hidden": start.hidden, "layers": start.layers}
     else:
@@ -332,22 +332,28 @@ def train_text(
     run = Run(cfg, monitor, per_epoch, total, every)
     interrupted = False
     world = getattr(model, "world", None)
-    if world is not None and not world.leader:
-        return follow_leader(model, steps, cfg, train)
-    # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        try:
-            run.drive(steps, schedule, lr_box)
-        except KeyboardInterrupt:
-            interrupted, run.stopped_by = True, "interrupted"
-            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
-                monitor.consider_current()
-    seconds = monitor.elapsed
-    ranks_agree = None
-    if world is not None and world.active:
-        from saurus.torch_engine.distributed import finish
+    guard: Any = contextlib.nullcontext()
+    if world is not None:
+        from saurus.torch_engine.distributed import step_boundary_interrupts
 
-        ranks_agree = finish(world, model.module, steps)
+        guard = step_boundary_interrupts(world, model.interrupts)
+    with guard:
+        if world is not None and not world.leader:
+            return follow_leader(model, steps, cfg, train)
+        # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            try:
+                run.drive(steps, schedule, lr_box)
+            except KeyboardInterrupt:
+                interrupted, run.stopped_by = True, "interrupted"
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
+                    monitor.consider_current()
+        seconds = monitor.elapsed
+        ranks_agree = None
+        if world is not None and world.active:
+            from saurus.torch_engine.distributed import finish
+
+            ranks_agree = finish(world, model.module, steps)
     monitor.restore_best()
     model = monitor.numpy_model()
     val_report = monitor.best

@@ -6,10 +6,14 @@ Row vectors throughout (x W); shapes are time-major at the edges (ids (T, B), lo
 
     x_t = tok_emb[id_t] + pos_emb[t]        (START reads "\\n" when the vocabulary has it, else
                                               a zero token embedding; pos_emb is added either way)
+                                             with rotary positions there is no pos_emb: x_t = tok_emb[id_t]
     per block (pre-norm):
         x = x + proj(attn(ln1(x)))           [q | k | v] = h attn.W + attn.b, each D wide, split
                                               into `heads` contiguous chunks of d columns
         attn = causal softmax(q k^T / sqrt(d)) v, the heads side by side again
+        rotary positions (RoFormer, GPT-NeoX's half split) turn q and k of position t first:
+            rot(u)_t = u cos(t w) + [-u2, u1] sin(t w),  u = [u1 | u2] halves of d,
+            w_j = 10000^(-2 (j mod d/2) / d)  (j = 0 .. d-1), so q_s . k_t depends on s - t only
         x = x + W2 gelu(ln2(x) W1 + b1) + b2 GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     logits = ln_f(x) head.W + head.b        (tok_emb^T instead of head.W when tied)
     LayerNorm: (x - mean) / sqrt(var + 1e-5) g + b, biased variance over the last axis.
@@ -37,13 +41,19 @@ MAX_CONTEXT = 1_000_000
 LN_EPS = 1e-5
 GELU_C = math.sqrt(2.0 / math.pi)
 FIRST_CAPACITY = 32  # positions a fresh generation cache holds before it doubles
+ROPE_BASE = 10000.0
+POSITIONS = ("learned", "rotary")
 Params = dict[str, np.ndarray]
 
 
-def param_shapes(vocab_size: int, d_model: int, layers: int, context: int, tied: bool) -> dict[str, tuple]:
-    """Every weight's name and shape, in file order."""
+def param_shapes(
+    vocab_size: int, d_model: int, layers: int, context: int, tied: bool, positions: str = "learned"
+) -> dict[str, tuple]:
+    """Every weight's name and shape, in file order (no pos_emb with rotary positions)."""
     V, D, C = vocab_size, d_model, context
-    shapes: dict[str, tuple[int, ...]] = {"tok_emb": (V, D), "pos_emb": (C, D)}
+    shapes: dict[str, tuple[int, ...]] = {"tok_emb": (V, D)}
+    if positions == "learned":
+        shapes["pos_emb"] = (C, D)
     for i in range(layers):
         shapes.update(
             {
@@ -82,6 +92,22 @@ def gelu(x: np.ndarray) -> np.ndarray:
 def linear(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x W + b over the last axis of x (..., in), as one matmul."""
     return (x.reshape(-1, x.shape[-1]) @ W).reshape(*x.shape[:-1], W.shape[1]) + b
+
+
+def rotary_tables(start: int, stop: int, head_dim: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """cos(t w), sin(t w) for positions t = start .. stop-1, shape (T, head_dim), computed in
+    float64 and then cast (torch does the same, so both engines agree)."""
+    half = head_dim // 2
+    w = ROPE_BASE ** (-np.arange(half, dtype=np.float64) * 2.0 / head_dim)
+    angles = np.arange(start, stop, dtype=np.float64)[:, None] * w[None, :]
+    angles = np.concatenate([angles, angles], axis=1)
+    return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+
+
+def rotate(u: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """u cos + [-u2, u1] sin over the last axis (u's halves u1, u2)."""
+    half = u.shape[-1] // 2
+    return u * cos + np.concatenate([-u[..., half:], u[..., :half]], axis=-1) * sin
 
 
 def positive_int(value: object) -> bool:
@@ -144,6 +170,7 @@ class TransformerModel(WeightsModel):
     dropout: float = 0.0  # recorded only: NumPy runs the model, it does not train it
     tied: bool = False
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    positions: str = "learned"  # or "rotary"
     kind: ClassVar[str] = "transformer"
 
     @classmethod
@@ -161,6 +188,7 @@ class TransformerModel(WeightsModel):
         dtype: str = "float32",
         lowercase: bool = False,
         dropout: float = 0.0,
+        positions: str = "learned",
     ) -> TransformerModel:
         """GPT-2's initialisation: weights ~ N(0, 0.02^2), the residual projections (proj.W,
         mlp.W2) ~ N(0, (0.02 / sqrt(2 layers))^2), zero biases, LayerNorm g = 1, b = 0."""
@@ -171,6 +199,10 @@ class TransformerModel(WeightsModel):
                 raise OptionError(f"the transformer's {name} must be a positive whole number, got {value!r}")
         if d_model % heads:
             raise OptionError(f"{heads} heads do not divide the model width {d_model}")
+        if positions not in POSITIONS:
+            raise OptionError(f"unknown positions {positions!r}; choose learned or rotary")
+        if positions == "rotary" and (d_model // heads) % 2:
+            raise OptionError(f"rotary positions need an even head width; {d_model} / {heads} is odd")
         if layers > MAX_LAYERS or context > MAX_CONTEXT:
             raise OptionError(f"at most {MAX_LAYERS} layers and a context of {MAX_CONTEXT:,} positions")
         if not 0.0 <= dropout < 1.0:
@@ -180,7 +212,7 @@ class TransformerModel(WeightsModel):
         rng = np.random.default_rng(seed)
         residual = 0.02 / math.sqrt(2 * layers)
         params: Params = {}
-        for name, shape in param_shapes(vocab.size, d_model, layers, context, tied).items():
+        for name, shape in param_shapes(vocab.size, d_model, layers, context, tied, positions).items():
             if name.endswith((".b", ".b1", ".b2")):
                 params[name] = np.zeros(shape, DTYPES[dtype])
             elif name.endswith(".g"):
@@ -188,7 +220,19 @@ class TransformerModel(WeightsModel):
             else:
                 std = residual if name.endswith(("proj.W", "mlp.W2")) else 0.02
                 params[name] = rng.normal(0.0, std, shape).astype(DTYPES[dtype])
-        return cls(params, vocab, mode, lowercase, d_model, layers, heads, context, float(dropout), tied)
+        return cls(
+            params,
+            vocab,
+            mode,
+            lowercase,
+            d_model,
+            layers,
+            heads,
+            context,
+            float(dropout),
+            tied,
+            positions=positions,
+        )
 
     @property
     def dtype(self) -> Any:
@@ -209,7 +253,12 @@ class TransformerModel(WeightsModel):
         H, d, D = self.heads, self.head_dim, self.d_model
         end = past + T
         cache.tokens[:, past:end] = ids
-        x = gather_rows(p["tok_emb"], ids) + p["pos_emb"][past:end]
+        x = gather_rows(p["tok_emb"], ids)
+        turn = None
+        if self.positions == "rotary":
+            turn = rotary_tables(past, end, d, self.dtype)
+        else:
+            x = x + p["pos_emb"][past:end]
         scale = 1.0 / math.sqrt(d)
         mask = None
         if T > 1:  # query i (at position past + i) sees keys 0 .. past + i
@@ -219,10 +268,11 @@ class TransformerModel(WeightsModel):
             h = layer_norm(x, p[f"b{i}.ln1.g"], p[f"b{i}.ln1.b"])
             qkv = linear(h, p[f"b{i}.attn.W"], p[f"b{i}.attn.b"])  # (B, T, 3D)
             qkv = qkv.reshape(B, T, 3, H, d).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, d)
-            cache.keys[i][:, :, past:end] = qkv[1]
+            q, k = (qkv[0], qkv[1]) if turn is None else (rotate(qkv[0], *turn), rotate(qkv[1], *turn))
+            cache.keys[i][:, :, past:end] = k
             cache.values[i][:, :, past:end] = qkv[2]
             keys, values = cache.keys[i][:, :, :end], cache.values[i][:, :, :end]
-            scores = (qkv[0] * scale) @ keys.swapaxes(-1, -2)  # (B, H, T, end)
+            scores = (q * scale) @ keys.swapaxes(-1, -2)  # (B, H, T, end)
             if mask is not None:
                 scores += mask
             scores -= scores.max(axis=-1, keepdims=True)
@@ -299,7 +349,7 @@ class TransformerModel(WeightsModel):
             "context": self.context,
             "dropout": self.dropout,
             "tied": self.tied,
-            "positions": "learned",
+            "positions": self.positions,
         }
         return meta, {**self.params, "seen_names": self.seen}
 
@@ -312,8 +362,11 @@ class TransformerModel(WeightsModel):
         mode, lowercase, tied = meta.get("mode"), meta.get("lowercase"), meta.get("tied")
         if mode not in ("lines", "stream") or not isinstance(lowercase, bool) or not isinstance(tied, bool):
             raise ModelFileError("the model's mode, lowercase or tied setting is malformed")
-        if meta.get("positions") != "learned":
-            raise ModelFileError(f"the model's position encoding {meta.get('positions')!r} is not 'learned'")
+        positions = meta.get("positions")
+        if positions not in POSITIONS:
+            raise ModelFileError(
+                f"the model's position encoding {positions!r} is not one of: {', '.join(POSITIONS)}"
+            )
         sizes = {name: meta.get(name) for name in ("d_model", "layers", "heads", "context")}
         for name, value in sizes.items():
             if not positive_int(value):
@@ -321,6 +374,8 @@ class TransformerModel(WeightsModel):
         d_model, layers, heads, context = sizes.values()
         if d_model % heads:
             raise ModelFileError(f"the model's {heads} heads do not divide its width {d_model}")
+        if positions == "rotary" and (d_model // heads) % 2:
+            raise ModelFileError("the model's rotary positions need an even head width")
         if layers > MAX_LAYERS:
             raise ModelFileError(f"the model claims {layers} layers, over the limit of {MAX_LAYERS}")
         if context > MAX_CONTEXT:
@@ -332,7 +387,7 @@ class TransformerModel(WeightsModel):
             raise ModelFileError("the model's vocabulary is empty")
         if mode == "lines" and vocab.eos_id is None:
             raise ModelFileError("a lines model's vocabulary lacks the end token")
-        shapes = param_shapes(vocab.size, d_model, layers, context, tied)
+        shapes = param_shapes(vocab.size, d_model, layers, context, tied, positions)
         extra = sorted(set(arrays) - set(shapes) - {"seen_names"})
         if extra:
             raise ModelFileError(f"the model holds arrays that do not belong to it: {', '.join(extra[:5])}")
@@ -353,5 +408,16 @@ class TransformerModel(WeightsModel):
             params[name] = array
         seen = seen_names(arrays)
         return cls(
-            params, vocab, mode, lowercase, d_model, layers, heads, context, float(dropout), tied, seen
+            params,
+            vocab,
+            mode,
+            lowercase,
+            d_model,
+            layers,
+            heads,
+            context,
+            float(dropout),
+            tied,
+            seen,
+            positions,
         )

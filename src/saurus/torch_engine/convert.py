@@ -75,7 +75,9 @@ def recurrent_params(module: RecurrentLM) -> dict[str, np.ndarray]:
 
 
 def transformer_params(module: TransformerLM) -> dict[str, np.ndarray]:
-    params = {"tok_emb": numpy_of(module.tok.weight), "pos_emb": numpy_of(module.pos.weight)}
+    params = {"tok_emb": numpy_of(module.tok.weight)}
+    if module.pos is not None:
+        params["pos_emb"] = numpy_of(module.pos.weight)
     for i, b in enumerate(module.blocks):
         for name, norm in (("ln1", b.ln1), ("ln2", b.ln2)):
             params[f"b{i}.{name}.g"], params[f"b{i}.{name}.b"] = numpy_of(norm.weight), numpy_of(norm.bias)
@@ -124,6 +126,7 @@ def to_numpy(
         module.context,
         module.dropout_p,
         module.tied,
+        positions=module.positions,
     )
 
 
@@ -162,12 +165,20 @@ def transformer_from_numpy(model: Any) -> TransformerLM:
     """A torch TransformerLM with the weights of a NumPy TransformerModel."""
     V = model.vocab.size
     module = TransformerLM(
-        V, model.d_model, model.layers, model.heads, model.context, model.dropout, model.tied
+        V,
+        model.d_model,
+        model.layers,
+        model.heads,
+        model.context,
+        model.dropout,
+        model.tied,
+        model.positions,
     )
     p = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in model.params.items()}
     with torch.no_grad():
         module.tok.weight.copy_(p["tok_emb"])
-        module.pos.weight.copy_(p["pos_emb"])
+        if module.pos is not None:
+            module.pos.weight.copy_(p["pos_emb"])
         for i, b in enumerate(module.blocks):
             for name, norm in (("ln1", b.ln1), ("ln2", b.ln2)):
                 norm.weight.copy_(p[f"b{i}.{name}.g"])

@@ -10,12 +10,19 @@ each rank's loss is scaled to make the update that of one process on the whole b
 Rank 0 alone evaluates, logs, prints and writes the model. Before every step it sends the
 others (go, learning rate); go = 0 ends their loop when its run is over. NCCL on GPUs,
 gloo on CPUs.
+
+Ctrl-C (SIGINT to every process of the terminal) and SIGTERM: the other ranks ignore them,
+and rank 0 acts on them only between steps, where every rank waits for its (go, lr). An
+interrupt in the middle of a step would leave the others inside a gradient all-reduce that
+rank 0 never joins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +55,54 @@ def world_from_env() -> World:
     except ValueError:
         return World()
     return World(rank, size, local) if size > 1 else World()
+
+
+@dataclass
+class Interrupts:
+    """The signal that came during a step (rank 0), to be raised at the next step boundary."""
+
+    came: int | None = None
+    previous: dict[int, Any] | None = None
+
+    def raise_pending(self) -> None:
+        """Deliver the signal that came to the handler it had before: a KeyboardInterrupt
+        for Ctrl-C, the command's own SIGTERM handling for SIGTERM. Later signals are only
+        recorded until the block ends (torchrun's agent passes a Ctrl-C on once more)."""
+        if self.came is not None:
+            signum, self.came = self.came, None
+            handler = (self.previous or {}).get(signum)
+            if callable(handler):
+                handler(signum, None)
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, handler in (self.previous or {}).items():
+            signal.signal(signum, handler)
+        self.previous = None
+
+
+@contextlib.contextmanager
+def step_boundary_interrupts(world: World, pending: Interrupts) -> Iterator[Interrupts]:
+    """Within the block (a whole run, its last collective included) rank 0 records SIGINT
+    and SIGTERM (see raise_pending) and the other ranks ignore them; a single process is
+    left as it is."""
+    if not world.active:
+        yield pending
+        return
+
+    def record(signum: int, frame: object) -> None:
+        pending.came = signum
+
+    try:
+        pending.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in pending.previous:
+            signal.signal(s, record if world.leader else signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals stay as they are
+        pending.previous = None
+    try:
+        yield pending
+    finally:
+        pending.restore()
 
 
 def start(world: World, device: torch.device) -> None:

@@ -2,7 +2,8 @@
 GPT-style Transformer decoder.
 
 RecurrentLM:  e_t = E[x_t]; h = rnn(e) (dropout between layers); logits = drop(h) W + b
-TransformerLM (pre-norm): x = tok[x_t] + pos[t]
+TransformerLM (pre-norm): x = tok[x_t] + pos[t]   (rotary positions: x = tok[x_t], and q, k
+    turned by their position as in saurus.engine.transformer)
     x = x + proj(attn(ln1(x)))     attn: causal softmax(q k^T / sqrt(d_head)) v
     x = x + W2 gelu_tanh(W1 ln2(x))
     logits = ln_f(x) W_head + b   (W_head = tok^T when tied)
@@ -19,6 +20,25 @@ import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+ROPE_BASE = 10000.0
+Turn = tuple[torch.Tensor, torch.Tensor]
+
+
+def rotary_tables(length: int, head_dim: int, device: torch.device, dtype: torch.dtype) -> Turn:
+    """cos(t w), sin(t w) for t = 0 .. length-1, (length, head_dim), w_j = 10000^(-2 (j mod
+    d/2) / d); computed in float64, then cast, as the NumPy engine does."""
+    half = head_dim // 2
+    w = ROPE_BASE ** (-torch.arange(half, dtype=torch.float64) * 2.0 / head_dim)
+    angles = torch.arange(length, dtype=torch.float64)[:, None] * w[None, :]
+    angles = torch.cat([angles, angles], dim=1)
+    return angles.cos().to(device, dtype), angles.sin().to(device, dtype)
+
+
+def rotate(u: torch.Tensor, turn: Turn) -> torch.Tensor:
+    """u cos + [-u2, u1] sin over the last axis."""
+    cos, sin = turn
+    half = u.shape[-1] // 2
+    return u * cos + torch.cat([-u[..., half:], u[..., :half]], dim=-1) * sin
 
 
 class RecurrentLM(nn.Module):
@@ -50,10 +70,12 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(4 * d_model, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, turn: Turn | None = None) -> torch.Tensor:
         B, T, D = x.shape
         q, k, v = self.attn(self.ln1(x)).split(D, dim=2)
         q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
+        if turn is not None:
+            q, k = rotate(q, turn).to(v.dtype), rotate(k, turn).to(v.dtype)
         p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
         x = x + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, D)))
@@ -62,13 +84,23 @@ class Block(nn.Module):
 
 class TransformerLM(nn.Module):
     def __init__(
-        self, vocab: int, d_model: int, layers: int, heads: int, context: int, dropout: float, tied: bool
+        self,
+        vocab: int,
+        d_model: int,
+        layers: int,
+        heads: int,
+        context: int,
+        dropout: float,
+        tied: bool,
+        positions: str = "learned",
     ) -> None:
         super().__init__()
         self.d_model, self.layers, self.heads, self.context = d_model, layers, heads, context
-        self.dropout_p, self.tied = dropout, tied
+        self.dropout_p, self.tied, self.positions = dropout, tied, positions
         self.tok = nn.Embedding(vocab, d_model)
-        self.pos = nn.Embedding(context, d_model)
+        # rotary tables are plain attributes, not buffers: DDP would broadcast buffers every step
+        self.pos = nn.Embedding(context, d_model) if positions == "learned" else None
+        self.turns: dict[tuple[int, str, torch.dtype], Turn] = {}
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d_model, heads, dropout) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d_model, eps=1e-5)
@@ -90,7 +122,16 @@ class TransformerLM(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
         T = ids.shape[1]
-        x = self.drop(self.tok(ids) + self.pos(torch.arange(T, device=ids.device)))
+        x = self.tok(ids)
+        turn = None
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(T, device=ids.device))
+        else:
+            key = (T, str(ids.device), x.dtype)
+            if key not in self.turns:
+                self.turns[key] = rotary_tables(T, self.d_model // self.heads, ids.device, x.dtype)
+            turn = self.turns[key]
+        x = self.drop(x)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, turn)
         return self.head(self.ln_f(x)), None

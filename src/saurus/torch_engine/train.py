@@ -58,6 +58,7 @@ class TorchTrainee:
     dtype: str
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     world: distributed.World = field(default_factory=distributed.World)
+    interrupts: distributed.Interrupts = field(default_factory=distributed.Interrupts)
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
@@ -89,7 +90,14 @@ def build_module(cfg: TrainConfig, vocab: Vocab, longest: int, start: Any | None
                 f"--context {context} is shorter than the longest name plus its end ({longest})"
             )
         return TransformerLM(
-            vocab.size, cfg.hidden, cfg.layers, cfg.heads or 4, context, cfg.dropout or 0.0, cfg.tied
+            vocab.size,
+            cfg.hidden,
+            cfg.layers,
+            cfg.heads or 4,
+            context,
+            cfg.dropout or 0.0,
+            cfg.tied,
+            cfg.positions or "learned",
         )
     return RecurrentLM(vocab.size, cfg.model, cfg.hidden, cfg.layers, cfg.dropout or 0.0)
 
@@ -146,14 +154,34 @@ def torch_steps(
         ids = [device.index] if device.type == "cuda" else None
         module = torch.nn.parallel.DistributedDataParallel(trainee.module, device_ids=ids)
     optimizer = OPTIMIZERS[cfg.optimizer or "adam"](module.parameters(), cfg.weight_decay)
+    if cfg.compile:  # the compiled module shares its parameters with trainee.module
+        module = torch.compile(module)  # type: ignore[assignment]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     module.train()
+    yield from steps_of(module, optimizer, autocast, batches, cfg, rng, lr_box, world, trainee.interrupts)
+
+
+def steps_of(
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    autocast: Any,
+    batches: LineBatches | StreamBatches,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    lr_box: list[float],
+    world: distributed.World,
+    interrupts: distributed.Interrupts,
+) -> Iterator[tuple[float, int]]:
+    """torch_steps' loop; under torchrun rank 0 raises a pending interrupt only here, between
+    steps, where every rank waits for its (go, lr)."""
+    device = next(module.parameters()).device
     state = None
     mine = slice(world.rank, None, world.size)  # this rank's rows of the whole batch
     while True:
         for batch in batches.epoch(rng):
             lr = lr_box[0]
             if world.active:
+                interrupts.raise_pending()
                 go, lr = distributed.signal_step(world, True, lr)
                 if not go:
                     return

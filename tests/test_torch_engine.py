@@ -231,3 +231,19 @@ def test_init_from_brings_its_sizes_and_refuses_others(tmp_path: Path) -> None:
     assert taken.returncode == 0, taken.stderr
     model = models.load(tmp_path / "b.saurus")
     assert (model.hidden, model.layers) == (12, 2)
+
+
+def test_compile_trains_the_same_model_as_eager(tmp_path: Path) -> None:
+    """--compile (torch.compile, inductor on the CPU) makes the same updates as eager mode,
+    up to float32 kernel differences."""
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    args = ("--model", "transformer", "--hidden", "16", "--layers", "1", "--heads", "2", "--dropout", "0")
+    quick = ("--engine", "torch", "-q", "--threads", "1", "--iterations", "5")
+    eager = saurus("train", data, "-o", tmp_path / "eager.saurus", *quick, *args)
+    assert eager.returncode == 0, eager.stderr
+    compiled = saurus("train", data, "-o", tmp_path / "compiled.saurus", *quick, *args, "--compile")
+    assert compiled.returncode == 0, compiled.stderr
+    a, b = models.load(tmp_path / "eager.saurus"), models.load(tmp_path / "compiled.saurus")
+    for name, w in a.params.items():
+        np.testing.assert_allclose(b.params[name], w, atol=1e-4)

@@ -149,3 +149,34 @@ def test_models_remember_their_training_lines_for_novel_and_eval() -> None:
 def test_too_few_examples_suggest_no_validation() -> None:
     with pytest.raises(DataError, match=r"1 example is too few .* --val-fraction 0"):
         train_text("anna\n", TrainConfig())
+
+
+@pytest.mark.parametrize(
+    ("budget", "hidden"), [(10.0, 128), (30.0, 128), (31.0, 256), (120.0, 256), (300.0, 512), (None, 512)]
+)
+def test_a_shorter_budget_takes_a_smaller_model(budget: float | None, hidden: int) -> None:
+    """BUDGET_TIERS: the NumPy engine on a long text picks its width by --time-budget, and an
+    option the user gives still wins."""
+    from saurus.train_config import TrainConfig
+
+    big_text = 1_000_000
+    cfg = TrainConfig(mode="stream", engine="numpy", time_budget=budget).resolved(big_text)
+    assert cfg.hidden == hidden
+    chosen = TrainConfig(mode="stream", engine="numpy", time_budget=budget, hidden=64).resolved(big_text)
+    assert chosen.hidden == 64
+    small = TrainConfig(mode="stream", engine="numpy", time_budget=budget).resolved(10_000)
+    assert small.hidden == 256, "small data keeps its own default"
+
+
+def test_the_torch_engine_has_its_own_tiers() -> None:
+    pytest.importorskip("torch")
+    from saurus.train_config import TrainConfig
+
+    dinos = TrainConfig(engine="torch", time_budget=10).resolved(18_000)
+    numpy_dinos = TrainConfig(engine="numpy", time_budget=10).resolved(18_000)
+    assert (dinos.layers, dinos.dropout) == (2, 0.5) and (numpy_dinos.layers, numpy_dinos.dropout) == (1, 0.4)
+    text = [
+        TrainConfig(mode="stream", engine="torch", time_budget=b).resolved(10**6).hidden
+        for b in (10, 60, 200)
+    ]
+    assert text == [256, 384, 512]

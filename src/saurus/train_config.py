@@ -162,6 +162,23 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "seq_len": 25,
     },
 }
+# Per engine and --time-budget, what replaces DEFAULTS: the first tier whose bound is at
+# least the budget applies, and a run without a budget takes the last one. Chosen with
+# benchmarks/defaults.py on this project's 2-core machine (validation nats/char, one run).
+LONG = math.inf
+BUDGET_TIERS: dict[tuple[str, str, str, str], tuple[tuple[float, dict[str, Any]], ...]] = {
+    # names 60 s: 256 hidden 1.934 (384: 1.956); 300 s: 384 1.931
+    ("numpy", "engine", "lines", "large"): ((120.0, {"hidden": 256}), (LONG, {})),
+    # tiny-shakespeare 10 s: 128 hidden 1.920 (256: 2.143, 512: 2.549); 60 s: 256 1.634
+    # (384: 1.663, 512: 1.840); 200 s: 512 1.563
+    ("numpy", "engine", "stream", "large"): ((30.0, {"hidden": 128}), (120.0, {"hidden": 256}), (LONG, {})),
+    # dinos 10 s: 2 layers, dropout 0.5: 1.592 (one layer, the NumPy default: 1.611)
+    ("torch", "engine", "lines", "small"): ((LONG, {"layers": 2, "dropout": 0.5}),),
+    # names 60 s: 512 hidden 1.898 (384: 1.906, 256: 1.919)
+    ("torch", "engine", "lines", "large"): ((LONG, {"hidden": 512}),),
+    # tiny-shakespeare 10 s: 256 hidden 1.808 (512: 2.071); 60 s: 384 1.498 (512: 1.537)
+    ("torch", "engine", "stream", "large"): ((30.0, {"hidden": 256}), (120.0, {"hidden": 384}), (LONG, {})),
+}
 EVALS_PER_EPOCH_MAX_STEPS = 200  # the engine evaluates every epoch, or every 200 steps if sooner
 MAX_SEED = 2**32 - 1  # the classic model's RandomState takes seeds below 2**32
 
@@ -178,6 +195,15 @@ CLASSIC_FIXED = {
     "batching": "it reads the text in order",
 }
 STREAM_ONLY = {"seq_len": "--seq-len", "batching": "--batching"}
+
+
+def budget_tier(engine: str, family: str, mode: str, size: str, budget: float | None) -> dict[str, Any]:
+    """The settings BUDGET_TIERS gives this engine, model, mode, data size and budget."""
+    tiers = BUDGET_TIERS.get((engine, family, mode, size), ())
+    for bound, settings in tiers:
+        if budget is not None and budget <= bound:
+            return settings
+    return tiers[-1][1] if tiers else {}
 
 
 @dataclass(frozen=True)
@@ -244,9 +270,12 @@ class TrainConfig:
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_applicable()
+        engine = self.resolved_engine()
+        size = self.size(data_chars)
         defaults = {
-            **DEFAULTS[(self.family, self.mode, self.size(data_chars))],
-            "engine": self.resolved_engine(),
+            **DEFAULTS[(self.family, self.mode, size)],
+            **budget_tier(engine, self.family, self.mode, size, self.time_budget),
+            "engine": engine,
         }
         if defaults["engine"] == "torch":
             defaults.update(device="auto", heads=4 if self.family == "transformer" else None)

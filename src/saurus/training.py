@@ -97,6 +97,11 @@ def split_corpus(corpus: Corpus, config: TrainConfig) -> tuple[Corpus, Corpus | 
     return corpus.split(config.val_fraction, config.split_seed)
 
 
+# Early stopping waits for half the run: the decaying learning rate brings most of the
+# late gains (names, 300 s: stopped at 84 s with 1.923, where 60 s runs reach 1.898).
+EARLY_STOP_FROM = 0.5
+
+
 @dataclass
 class Run:
     """The step loop shared by both families: when to evaluate, when to stop."""
@@ -125,7 +130,10 @@ class Run:
             done = self.progress(step)
             finished = done >= 1.0
             evaluate = step % self.every == 0 or finished
-            if evaluate and self.monitor.report(self.total_steps, lr_box[0], step / self.steps_per_epoch):
+            out_of_patience = evaluate and self.monitor.report(
+                self.total_steps, lr_box[0], step / self.steps_per_epoch
+            )
+            if out_of_patience and (done >= EARLY_STOP_FROM or self.cfg.schedule == "constant"):
                 self.stopped_by = "early stopping"
                 return
             if finished:

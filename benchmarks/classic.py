@@ -14,11 +14,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from saurus.corpus import read_text
-from saurus.datasets import dataset_path
+from saurus.data.corpus import read_text
+from saurus.data.datasets import dataset_path
+from saurus.data.vocab import Vocab
 from saurus.reference.name_model import classic_training_run
-from saurus.training import TrainConfig, train_file
-from saurus.vocab import Vocab
+from saurus.training.loop import TrainConfig, train_file
 
 Row = tuple[str, str, str, float]
 

@@ -6,7 +6,7 @@ and print its validation loss, one row per setting, all in one run.
 
 Every row is `saurus train CORPUS --engine E --time-budget S` plus that row's options (the
 first row, "defaults", adds none), on saurus's own split, with the same thread count.
-Figures are measured, never asserted; the table in train_config.py records the winners.
+Figures are measured, never asserted; BUDGET_TIERS in saurus/training/config.py records the winners.
 """
 
 from __future__ import annotations

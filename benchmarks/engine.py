@@ -20,12 +20,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from saurus.batches import LineBatches
 from saurus.classic import ClassicRNN
-from saurus.corpus import LinesCorpus, read_text
-from saurus.datasets import dataset_path
+from saurus.data.batches import LineBatches
+from saurus.data.corpus import LinesCorpus, read_text
+from saurus.data.datasets import dataset_path
 from saurus.engine.model import CharModel
-from saurus.training import TrainConfig, engine_steps, train_file
+from saurus.training.loop import TrainConfig, engine_steps, train_file
 
 Row = tuple[str, str, str, float]
 QUALITY = {  # corpus -> (mode, lowercase, what is held out)

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from saurus.corpus import LinesCorpus, StreamCorpus, read_text
-from saurus.datasets import dataset_path
+from saurus.data.corpus import LinesCorpus, StreamCorpus, read_text
+from saurus.data.datasets import dataset_path
 
 YARDSTICKS = Path(__file__).resolve().parents[2] / "shared" / "yardsticks"
 SETTINGS = {  # corpus -> mode, lowercase, yardstick arguments after TRAIN VAL (budget appended)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from saurus.datasets import DATA_DIR_ENV
+from saurus.data.datasets import DATA_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 

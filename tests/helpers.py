@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from saurus.classic import ClassicRNN
-from saurus.corpus import LinesCorpus, StreamCorpus
+from saurus.data.corpus import LinesCorpus, StreamCorpus
 
 NAMES = "anna\nbob\ncleo\ndora\nemil\nfrida\ngus\nhana\nivo\njana\nkarl\nlena\n"
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model
 
-from saurus import models
-from saurus.checkpoint import load_model_file
 from saurus.cli import main
-from saurus.corpus import LinesCorpus
-from saurus.evaluation import evaluate
+from saurus.data.corpus import LinesCorpus
+from saurus.files import models
+from saurus.files.checkpoint import load_model_file
+from saurus.generation.evaluation import evaluate
 
 
 def saurus(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,10 +12,10 @@ import pytest
 from helpers import NAMES, tiny_lines_model, tiny_stream_model
 from test_cli import assert_one_line_error, saurus
 
-from saurus import models
-from saurus.checkpoint import load_model_file
-from saurus.datasets import DATASETS
-from saurus.novelty import name_hashes
+from saurus.data.datasets import DATASETS
+from saurus.files import models
+from saurus.files.checkpoint import load_model_file
+from saurus.generation.novelty import name_hashes
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +292,7 @@ def test_score_stdin_is_bounded_and_must_be_utf8(lines_model: Path) -> None:
 
 def test_a_tiny_top_p_keeps_the_likeliest_character(tmp_path: Path) -> None:
     """In float32, top_p * total underflowed to 0 and the last character was drawn."""
-    from saurus.corpus import LinesCorpus
+    from saurus.data.corpus import LinesCorpus
     from saurus.engine.model import CharModel
 
     model = CharModel.create(LinesCorpus.from_text(NAMES).vocab(), "lines", hidden=8, seed=3)
@@ -319,7 +319,7 @@ def test_a_failed_overwrite_leaves_the_old_log_and_model(tmp_path: Path) -> None
 
 
 def test_a_log_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
-    from saurus.output_lock import output_lock
+    from saurus.training.output_lock import output_lock
 
     data = tmp_path / "names.txt"
     data.write_text(NAMES * 4)

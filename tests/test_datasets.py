@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from saurus import datasets
+from saurus.data import datasets
 from saurus.errors import DataError
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from saurus import reference as ref
+from saurus.data.vocab import Vocab
 from saurus.engine.model import CharModel
-from saurus.vocab import Vocab
 
 TOL = 1e-10
 ENGINE_GATES = {  # the engine's fused gate order, as reference weight suffixes

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from saurus.data.vocab import Vocab
 from saurus.engine.model import CharModel
 from saurus.gradcheck import numerical_gradient, relative_error
-from saurus.vocab import Vocab
 
 TOL = 1e-7
 

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from test_engine_gradcheck import setup
 
+from saurus.data.vocab import Vocab
 from saurus.engine.layers import CELLS, TorchGRUCell, cell_for
 from saurus.engine.model import CharModel, param_shapes
 from saurus.errors import ModelFileError, OptionError
 from saurus.gradcheck import numerical_gradient, relative_error
-from saurus.vocab import Vocab
 
 TOL = 1e-7
 VOCAB = Vocab(tuple("\nabcdefg"))
@@ -187,7 +187,7 @@ def test_create_checks_the_convention() -> None:
 
 
 def test_file_round_trip_keeps_the_convention(tmp_path) -> None:
-    from saurus.models import load, save
+    from saurus.files.models import load, save
 
     model = CharModel.create(VOCAB, "lines", cell="gru", hidden=4, layers=2, convention="torch", seed=3)
     for k in range(2):

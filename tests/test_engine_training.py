@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from helpers import NAMES
 
-from saurus import models
-from saurus.batches import LineBatches, StreamBatches
-from saurus.corpus import LinesCorpus
+from saurus.data.batches import LineBatches, StreamBatches
+from saurus.data.corpus import LinesCorpus
 from saurus.errors import OptionError
-from saurus.evaluation import evaluate
-from saurus.training import Progress, TrainConfig, train_text
+from saurus.files import models
+from saurus.generation.evaluation import evaluate
+from saurus.training.loop import Progress, TrainConfig, train_text
 
 TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nyara\nzeno\n"
 SMALL = {"hidden": 16, "batch_size": 8}

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from helpers import NAMES
 
-from saurus import models
-from saurus.checkpoint import load_model_file, save_model_file
-from saurus.corpus import LinesCorpus, StreamCorpus
+from saurus.data.corpus import LinesCorpus, StreamCorpus
+from saurus.data.vocab import Vocab
 from saurus.engine.transformer import TransformerModel, TransformerState, param_shapes, rotary_tables, rotate
 from saurus.errors import ModelFileError, OptionError
-from saurus.evaluation import evaluate, score_strings
+from saurus.files import models
+from saurus.files.checkpoint import load_model_file, save_model_file
+from saurus.generation.evaluation import evaluate, score_strings
+from saurus.generation.sampling import generate_lines, generate_text
 from saurus.protocol import START
-from saurus.sampling import generate_lines, generate_text
-from saurus.vocab import Vocab
 
 TEXT = "the cat sat on the mat. the dog dug a log. "
 LINES_VOCAB = LinesCorpus.from_text(NAMES).vocab()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
-from saurus import models
+from saurus.files import models
 
 
 def npy(header: dict[str, object], payload: bytes = b"") -> bytes:

@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model
 
-from saurus import checkpoint, models
-from saurus.checkpoint import FORMAT, FORMAT_VERSION, META_MEMBER, load_model_file
-from saurus.corpus import LinesCorpus
+from saurus.data.corpus import LinesCorpus
 from saurus.engine.model import CharModel
 from saurus.errors import ModelFileError
-from saurus.outputs import MODEL, check_output
+from saurus.files import checkpoint, models
+from saurus.files.checkpoint import FORMAT, FORMAT_VERSION, META_MEMBER, load_model_file
+from saurus.training.outputs import MODEL, check_output
 
 # --- building files by hand ----------------------------------------------------------------
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers import tiny_lines_model, tiny_stream_model
 
-from saurus import models
-from saurus.checkpoint import META_KEY, load_model_file, save_model_file
 from saurus.errors import ModelFileError
-from saurus.sampling import generate_lines
+from saurus.files import models
+from saurus.files.checkpoint import META_KEY, load_model_file, save_model_file
+from saurus.generation.sampling import generate_lines
 
 
 def test_round_trip_keeps_weights_vocab_and_settings(tmp_path: Path) -> None:

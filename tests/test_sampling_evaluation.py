@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
-from saurus.corpus import LinesCorpus, StreamCorpus
+from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.errors import OptionError, VocabularyError
-from saurus.evaluation import LossReport, evaluate, log_softmax
+from saurus.generation.evaluation import LossReport, evaluate, log_softmax
+from saurus.generation.sampling import Decoding, draw, generate_lines, generate_text
 from saurus.protocol import START
 from saurus.reference.name_model import name_forward
-from saurus.sampling import Decoding, draw, generate_lines, generate_text
 
 
 def test_evaluate_equals_the_reference_loss_name_by_name() -> None:
@@ -77,7 +77,7 @@ def test_draw_survives_extreme_temperatures() -> None:
 
 
 def test_many_names_come_in_bounded_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    import saurus.sampling as sampling
+    import saurus.generation.sampling as sampling
 
     monkeypatch.setattr(sampling, "MAX_BATCH", 7)
     names = generate_lines(tiny_lines_model(), 20, np.random.default_rng(0), max_len=8)

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
-import saurus.sampling as sampling
+import saurus.generation.sampling as sampling
 from saurus.classic import ClassicRNN
-from saurus.corpus import LinesCorpus
+from saurus.data.corpus import LinesCorpus
 from saurus.engine.model import CharModel
 from saurus.errors import OptionError
-from saurus.protocol import SequenceModel
-from saurus.sampling import (
+from saurus.generation.sampling import (
     MAX_NAME_LEN,
     generate_lines,
     generate_text,
@@ -24,7 +23,8 @@ from saurus.sampling import (
     iter_text,
     iter_texts,
 )
-from saurus.training import TrainConfig, train_text
+from saurus.protocol import SequenceModel
+from saurus.training.loop import TrainConfig, train_text
 
 DECODINGS = [{}, {"greedy": True}, {"top_k": 3}, {"top_p": 0.5}]
 TRAINING = set(LinesCorpus.from_text(NAMES).examples)

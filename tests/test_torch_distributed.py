@@ -17,7 +17,7 @@ from test_cli import saurus
 
 pytest.importorskip("torch")
 
-from saurus import models
+from saurus.files import models
 
 
 def torchrun(*args: object) -> list[str]:

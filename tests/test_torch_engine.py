@@ -14,9 +14,9 @@ from test_cli import assert_one_line_error, saurus
 
 torch = pytest.importorskip("torch")
 
-from saurus import models  # noqa: E402
-from saurus.corpus import LinesCorpus, StreamCorpus  # noqa: E402
+from saurus.data.corpus import LinesCorpus, StreamCorpus  # noqa: E402
 from saurus.engine.model import CharModel  # noqa: E402
+from saurus.files import models  # noqa: E402
 from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy  # noqa: E402
 from saurus.torch_engine.modules import RecurrentLM  # noqa: E402
 

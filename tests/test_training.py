@@ -10,7 +10,7 @@ import pytest
 from helpers import NAMES
 
 from saurus.errors import OptionError
-from saurus.training import Progress, TrainConfig, train_file, train_text
+from saurus.training.loop import Progress, TrainConfig, train_file, train_text
 
 TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nyara\nzeno\n"
 

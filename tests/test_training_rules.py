@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from helpers import NAMES
 
-from saurus import models
-from saurus.corpus import MAX_LINE_CHARS, LinesCorpus, StreamCorpus
+from saurus.data.corpus import MAX_LINE_CHARS, LinesCorpus, StreamCorpus
 from saurus.errors import DataError, OptionError
-from saurus.evaluation import evaluate
-from saurus.monitor import Monitor
-from saurus.training import Progress, TrainConfig, train_text
+from saurus.files import models
+from saurus.generation.evaluation import evaluate
+from saurus.training.loop import Progress, TrainConfig, train_text
+from saurus.training.monitor import Monitor
 
 TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nyara\nzeno\n"
 SMALL = {"hidden": 16, "batch_size": 8}
@@ -157,7 +157,7 @@ def test_too_few_examples_suggest_no_validation() -> None:
 def test_a_shorter_budget_takes_a_smaller_model(budget: float | None, hidden: int) -> None:
     """BUDGET_TIERS: the NumPy engine on a long text picks its width by --time-budget, and an
     option the user gives still wins."""
-    from saurus.train_config import TrainConfig
+    from saurus.training.config import TrainConfig
 
     big_text = 1_000_000
     cfg = TrainConfig(mode="stream", engine="numpy", time_budget=budget).resolved(big_text)
@@ -170,7 +170,7 @@ def test_a_shorter_budget_takes_a_smaller_model(budget: float | None, hidden: in
 
 def test_the_torch_engine_has_its_own_tiers() -> None:
     pytest.importorskip("torch")
-    from saurus.train_config import TrainConfig
+    from saurus.training.config import TrainConfig
 
     dinos = TrainConfig(engine="torch", time_budget=10).resolved(18_000)
     numpy_dinos = TrainConfig(engine="numpy", time_budget=10).resolved(18_000)

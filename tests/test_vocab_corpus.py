@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
+from saurus.data.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
+from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, ModelFileError, OptionError, VocabularyError
-from saurus.vocab import EOS, Vocab
 
 
 def test_vocab_is_sorted_distinct_chars_with_eos_first_for_names() -> None:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "saurus.corpus": ("LinesCorpus", "StreamCorpus", "make_corpus", "read_text"),
+    "saurus.data.corpus": ("LinesCorpus", "StreamCorpus", "make_corpus", "read_text"),
     "saurus.errors": ("DataError", "ModelFileError", "OptionError", "SaurusError", "VocabularyError"),
-    "saurus.evaluation": ("LossReport", "evaluate", "score_strings"),
-    "saurus.models": ("load", "save"),
-    "saurus.sampling": (
+    "saurus.generation.evaluation": ("LossReport", "evaluate", "score_strings"),
+    "saurus.files.models": ("load", "save"),
+    "saurus.generation.sampling": (
         "generate_lines",
         "generate_text",
         "generate_texts",
@@ -29,8 +29,8 @@ _EXPORTS = {
         "iter_text",
         "iter_texts",
     ),
-    "saurus.training": ("TrainConfig", "TrainResult", "train_file", "train_text"),
-    "saurus.vocab": ("Vocab",),
+    "saurus.training.loop": ("TrainConfig", "TrainResult", "train_file", "train_text"),
+    "saurus.data.vocab": ("Vocab",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -64,11 +64,12 @@ __all__ = [
 ]  # every name of _WHERE, and __version__
 
 if TYPE_CHECKING:
-    from saurus.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
+    from saurus.data.corpus import LinesCorpus, StreamCorpus, make_corpus, read_text
+    from saurus.data.vocab import Vocab
     from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
-    from saurus.evaluation import LossReport, evaluate, score_strings
-    from saurus.models import load, save
-    from saurus.sampling import (
+    from saurus.files.models import load, save
+    from saurus.generation.evaluation import LossReport, evaluate, score_strings
+    from saurus.generation.sampling import (
         generate_lines,
         generate_text,
         generate_texts,
@@ -76,8 +77,7 @@ if TYPE_CHECKING:
         iter_text,
         iter_texts,
     )
-    from saurus.training import TrainConfig, TrainResult, train_file, train_text
-    from saurus.vocab import Vocab
+    from saurus.training.loop import TrainConfig, TrainResult, train_file, train_text
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from saurus.corpus import Mode
+from saurus.data.corpus import Mode
+from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError
 from saurus.protocol import START, WeightsModel, base_meta, seen_names
 from saurus.reference.name_model import (
@@ -30,7 +31,6 @@ from saurus.reference.name_model import (
     name_forward,
     update_parameters,
 )
-from saurus.vocab import Vocab
 
 PARAM_NAMES = ("Wax", "Waa", "Wya", "b", "by")
 CLIP = 5.0

@@ -20,25 +20,26 @@ from typing import NoReturn
 
 import numpy as np
 
-from saurus import __version__, models
-from saurus.batches import BATCHINGS
-from saurus.corpus import MODES, decode_text, make_corpus, read_text
-from saurus.datasets import DATASETS, dataset_path, open_source
+from saurus import __version__
+from saurus.data.batches import BATCHINGS
+from saurus.data.corpus import MODES, decode_text, make_corpus, read_text
+from saurus.data.datasets import DATASETS, dataset_path, open_source
+from saurus.data.unknown_chars import drop_unknown, prepare_scored
+from saurus.data.vocab import Vocab
 from saurus.engine.model import DTYPES
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES
 from saurus.errors import DataError, OptionError, SaurusError, os_reason
-from saurus.evaluation import evaluate, score_strings
-from saurus.memory import check_fits, classic_bytes, human
-from saurus.novelty import overlap
-from saurus.output_lock import output_lock
-from saurus.outputs import LOG, MODEL, check_folder, check_output, log_path_for
-from saurus.progress_line import ProgressLine
+from saurus.files import models
+from saurus.generation.evaluation import evaluate, score_strings
+from saurus.generation.novelty import overlap
+from saurus.generation.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
 from saurus.reference.name_model import classic_training_run
-from saurus.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
-from saurus.train_config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConfig, torch_available
-from saurus.training import train_text
-from saurus.unknown_chars import drop_unknown, prepare_scored
-from saurus.vocab import Vocab
+from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConfig, torch_available
+from saurus.training.loop import train_text
+from saurus.training.memory import check_fits, classic_bytes, human
+from saurus.training.output_lock import output_lock
+from saurus.training.outputs import LOG, MODEL, check_folder, check_output, log_path_for
+from saurus.training.progress_line import ProgressLine
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -11,9 +11,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from saurus.corpus import Mode
+from saurus.data.corpus import Mode
+from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError
-from saurus.vocab import Vocab
 
 START = -1
 
@@ -46,7 +46,7 @@ def base_meta(model: SequenceModel) -> dict[str, Any]:
 
 def seen_names(arrays: dict[str, np.ndarray]) -> np.ndarray:
     """The sorted 64-bit hashes of the training data's lines a model file records (see
-    saurus.novelty); empty when the file records none."""
+    saurus.generation.novelty); empty when the file records none."""
     seen = arrays.get("seen_names", np.zeros(0, dtype=np.uint64))
     if seen.dtype != np.uint64 or seen.ndim != 1:
         raise ModelFileError("the model's list of seen names is malformed")

@@ -20,11 +20,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from saurus.corpus import Mode
+from saurus.data.corpus import Mode
+from saurus.data.vocab import Vocab
 from saurus.engine.layers import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
 from saurus.errors import ModelFileError, OptionError
 from saurus.protocol import START, WeightsModel, base_meta, seen_names
-from saurus.vocab import Vocab
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 MAX_LAYERS = 64  # deeper recurrent stacks do not train; a larger number is a typo or a forgery

@@ -30,11 +30,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from saurus.corpus import Mode
+from saurus.data.corpus import Mode
+from saurus.data.vocab import Vocab
 from saurus.engine.model import DTYPES, gather_rows
 from saurus.errors import ModelFileError, OptionError
 from saurus.protocol import START, WeightsModel, base_meta, seen_names
-from saurus.vocab import Vocab
 
 MAX_LAYERS = 64
 MAX_CONTEXT = 1_000_000

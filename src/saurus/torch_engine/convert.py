@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from saurus.data.vocab import Vocab
 from saurus.engine.model import CharModel
 from saurus.errors import OptionError
 from saurus.torch_engine.modules import RecurrentLM, TransformerLM
-from saurus.vocab import Vocab
 
 # NumPy block k comes from torch block ORDER[cell][k]
 ORDER = {"lstm": (0, 1, 3, 2), "gru": (1, 0, 2), "rnn": (0,)}

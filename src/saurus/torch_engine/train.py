@@ -19,14 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
-from saurus.batches import LineBatches, StreamBatches
-from saurus.corpus import Corpus, LinesCorpus
+from saurus.data.batches import LineBatches, StreamBatches
+from saurus.data.corpus import Corpus, LinesCorpus
+from saurus.data.vocab import Vocab
 from saurus.errors import OptionError
 from saurus.torch_engine import distributed
 from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
 from saurus.torch_engine.modules import RecurrentLM, TransformerLM
-from saurus.train_config import TrainConfig
-from saurus.vocab import Vocab
+from saurus.training.config import TrainConfig
 
 OPTIMIZERS = {
     "sgd": lambda params, wd: torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=wd),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from saurus.corpus import line_and_column, normalise
+from saurus.data.corpus import line_and_column, normalise
+from saurus.data.vocab import EOS, describe_char
 from saurus.errors import VocabularyError
 from saurus.protocol import SequenceModel
-from saurus.vocab import EOS, describe_char
 
 ADVICE = "--skip-unknown leaves out what the model cannot score"
 

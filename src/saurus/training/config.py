@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from saurus.batches import BATCHINGS
-from saurus.corpus import MODES, Mode
+from saurus.data.batches import BATCHINGS
+from saurus.data.corpus import MODES, Mode
 from saurus.engine.layers import CELLS
 from saurus.engine.model import DTYPES, MAX_LAYERS
 from saurus.engine.optim import OPTIMIZERS, SCHEDULES

@@ -16,9 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from saurus.atomic import atomic_write_bytes
-from saurus.corpus import Mode, decode_text, read_text
+from saurus.data.corpus import Mode, decode_text, read_text
 from saurus.errors import DataError
+from saurus.files.atomic import atomic_write_bytes
 
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
 CACHE_DIR_ENV = "SAURUS_CACHE_DIR"
@@ -86,7 +86,7 @@ DATASETS: dict[str, Dataset] = {
 
 def repo_data_dir() -> Path:
     """../shared/data beside the repository this package was installed from (src layout)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    return Path(__file__).resolve().parents[4] / "shared" / "data"
 
 
 def data_dir() -> Path | None:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saurus.corpus import Corpus, LinesCorpus, normalise
+from saurus.data.corpus import Corpus, LinesCorpus, normalise
+from saurus.data.vocab import EOS
 from saurus.errors import VocabularyError
 from saurus.protocol import START, SequenceModel
-from saurus.vocab import EOS
 
 
 @dataclass(frozen=True)

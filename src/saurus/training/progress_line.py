@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from saurus.monitor import Progress
+from saurus.training.monitor import Progress
 
 PLAIN_TICK_SECONDS = 10.0
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from saurus.checkpoint import META_MEMBER
 from saurus.errors import ModelFileError, os_reason
+from saurus.files.checkpoint import META_MEMBER
 
 LOG_SUFFIX = ".log.jsonl"
 

@@ -21,18 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from saurus.batches import LineBatches, StreamBatches
 from saurus.classic import ClassicRNN
-from saurus.corpus import Corpus, LinesCorpus, make_corpus, read_text
+from saurus.data.batches import LineBatches, StreamBatches
+from saurus.data.corpus import Corpus, LinesCorpus, make_corpus, read_text
 from saurus.engine.layers import CELLS
 from saurus.engine.model import DTYPES, CharModel, param_shapes
 from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
 from saurus.errors import OptionError
-from saurus.evaluation import LossReport
-from saurus.memory import check_fits, classic_bytes, engine_bytes
-from saurus.monitor import Monitor, Progress
-from saurus.novelty import name_hashes
-from saurus.train_config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
+from saurus.generation.evaluation import LossReport
+from saurus.generation.novelty import name_hashes
+from saurus.training.config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
+from saurus.training.memory import check_fits, classic_bytes, engine_bytes
+from saurus.training.monitor import Monitor, Progress
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
 
@@ -209,7 +209,7 @@ def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
 
 def load_start(path: str) -> Any:
     """The model whose weights --init-from starts the run with."""
-    from saurus.models import load
+    from saurus.files.models import load
 
     return load(path)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from saurus.corpus import Corpus
+from saurus.data.corpus import Corpus
 from saurus.errors import TrainingError
-from saurus.evaluation import LossReport, estimate_seconds, evaluate
-from saurus.models import save
+from saurus.files.models import save
+from saurus.generation.evaluation import LossReport, estimate_seconds, evaluate
 
 
 @dataclass(frozen=True)

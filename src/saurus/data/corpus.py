@@ -14,9 +14,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, OptionError, os_reason
-from saurus.memory import check_fits, human
-from saurus.vocab import EOS, Vocab
+from saurus.training.memory import check_fits, human
 
 Mode = Literal["lines", "stream"]
 MODES: tuple[Mode, ...] = ("lines", "stream")

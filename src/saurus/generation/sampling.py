@@ -29,11 +29,11 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from saurus.corpus import normalise
+from saurus.data.corpus import normalise
+from saurus.data.vocab import EOS, Vocab
 from saurus.errors import OptionError, VocabularyError
-from saurus.novelty import NewNames, recorded_names
+from saurus.generation.novelty import NewNames, recorded_names
 from saurus.protocol import START, SequenceModel
-from saurus.vocab import EOS, Vocab
 
 DEFAULT_MAX_LEN = 50
 MAX_NAME_LEN = 10_000  # characters per name, prefix included

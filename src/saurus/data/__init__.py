@@ -1,0 +1,1 @@
+"""Reading data: the vocabulary, corpora, named datasets, batches."""

@@ -1,0 +1,1 @@
+"""Model files: the format, saving and loading by kind, atomic writes."""

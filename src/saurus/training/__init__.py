@@ -1,0 +1,1 @@
+"""Training: its configuration and defaults, the loop, evaluation while training, outputs."""

@@ -89,7 +89,14 @@ def test_the_best_weights_are_kept_and_early_stopping_ends_the_run(tmp_path: Pat
     after its best one and returns the best weights, which the checkpoint also holds."""
     ckpt, log = tmp_path / "m.saurus", tmp_path / "m.log.jsonl"
     cfg = TrainConfig(
-        hidden=64, batch_size=4, lr=0.03, iterations=5000, patience=3, eval_every=5, val_fraction=0.3
+        hidden=64,
+        batch_size=4,
+        lr=0.03,
+        iterations=5000,
+        patience=3,
+        eval_every=5,
+        val_fraction=0.3,
+        schedule="constant",  # a decaying schedule waits for half the run (next test)
     )
     result = train_text(TEXT, cfg, checkpoint=ckpt, log=log)
     assert result.stopped_by == "early stopping" and result.iterations_done < 5000
@@ -104,6 +111,19 @@ def test_the_best_weights_are_kept_and_early_stopping_ends_the_run(tmp_path: Pat
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["iteration"] for line in lines] == [p.iteration for p in result.history]
     assert [line["val_nats"] for line in lines] == pytest.approx(vals)
+
+
+def test_early_stopping_waits_for_half_of_a_decaying_run() -> None:
+    """With the cosine schedule, patience running out before half the run does not stop it
+    (the late, small learning rates bring most of the gains); after half, it does."""
+    cfg = TrainConfig(
+        hidden=64, batch_size=4, lr=0.03, iterations=400, patience=3, eval_every=5, val_fraction=0.3
+    )
+    result = train_text(TEXT, cfg)
+    vals = [p.val_nats for p in result.history]
+    best = vals.index(min(vals))
+    assert best + 3 < 200 // 5, "patience ran out well before half the run"
+    assert result.stopped_by == "early stopping" and result.iterations_done == 200
 
 
 def test_a_time_budget_ends_the_run() -> None:

@@ -247,3 +247,36 @@ def test_compile_trains_the_same_model_as_eager(tmp_path: Path) -> None:
     a, b = models.load(tmp_path / "eager.saurus"), models.load(tmp_path / "compiled.saurus")
     for name, w in a.params.items():
         np.testing.assert_allclose(b.params[name], w, atol=1e-4)
+
+
+def test_the_moving_average_follows_its_formula_and_is_what_gets_saved(tmp_path: Path) -> None:
+    from saurus.torch_engine.train import TorchTrainee
+
+    module = RecurrentLM(5, "lstm", 4, 1, 0.0)
+    trainee = TorchTrainee(module, vocab_of("lines"), "lines", False, "float32")
+    trainee.start_average()
+    before = {k: v.clone() for k, v in trainee.params.items()}
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(1.0)
+    trainee.update_average(0.5, step=100)  # d = min(0.5, 101 / 110) = 0.5
+    for name, p in module.named_parameters():
+        torch.testing.assert_close(trainee.params[name], 0.5 * before[name] + 0.5 * p.detach())
+    trainee.update_average(0.99, step=0)  # warm-up: d = min(0.99, 1 / 10) = 0.1
+    exported = trainee.as_numpy()
+    raw = to_numpy(module, trainee.vocab, "lines", lowercase=False)
+    assert not np.allclose(exported.params["head.b"], raw.params["head.b"])
+    for name, p in module.named_parameters():  # the module keeps its own weights
+        torch.testing.assert_close(p.detach(), before[name] + 1.0)
+
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    plain = saurus("train", data, "-o", tmp_path / "plain.saurus", *FAST)
+    averaged = saurus("train", data, "-o", tmp_path / "ema.saurus", *FAST, "--ema", "0.9")
+    assert plain.returncode == 0 and averaged.returncode == 0, averaged.stderr
+    a, b = models.load(tmp_path / "plain.saurus"), models.load(tmp_path / "ema.saurus")
+    assert not np.allclose(a.params["head.b"], b.params["head.b"])
+    refused = saurus("train", data, "-o", tmp_path / "x.saurus", "--ema", "0.9", "--engine", "numpy")
+    assert_one_line_error(refused, "--ema applies to --engine torch")
+    refused = saurus("train", data, "-o", tmp_path / "x.saurus", *FAST, "--ema", "0")
+    assert_one_line_error(refused, "--ema must be between 0 and 1")

@@ -221,6 +221,12 @@ def build_parser() -> Parser:
     p.add_argument("--device", choices=DEVICES, help="torch: cpu, cuda or auto (default: auto)")
     p.add_argument("--init-from", metavar="MODEL", help="start from the weights of this model file")
     p.add_argument(
+        "--ema",
+        type=fraction,
+        metavar="DECAY",
+        help="torch: evaluate and keep a moving average of the weights (e.g. 0.99)",
+    )
+    p.add_argument(
         "--compile",
         action="store_true",
         help="torch: torch.compile the model first (pays a compile time up front; needs a C compiler on CPU)",

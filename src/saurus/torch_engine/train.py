@@ -10,6 +10,7 @@ are the NumPy engine's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,18 +60,51 @@ class TorchTrainee:
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     world: distributed.World = field(default_factory=distributed.World)
     interrupts: distributed.Interrupts = field(default_factory=distributed.Interrupts)
+    average: dict[str, torch.Tensor] | None = None  # --ema: the moving average, by parameter name
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
+        """The weights evaluated, kept and saved: the moving average under --ema."""
+        if self.average is not None:
+            return self.average
         return {name: p.data for name, p in self.module.named_parameters()}
+
+    def start_average(self) -> None:
+        self.average = {name: p.detach().clone() for name, p in self.module.named_parameters()}
+
+    def update_average(self, decay: float, step: int) -> None:
+        """avg <- d avg + (1 - d) w, with d = min(decay, (1 + t) / (10 + t)) so that the
+        first steps do not leave the initial weights in the average for long."""
+        assert self.average is not None
+        d = min(decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for name, p in self.module.named_parameters():
+                self.average[name].lerp_(p.detach(), 1.0 - d)
 
     def is_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.module.parameters())
 
     def as_numpy(self) -> Any:
-        model = to_numpy(self.module, self.vocab, self.mode, lowercase=self.lowercase, dtype=self.dtype)
+        with weights_swapped(self.module, self.average):
+            model = to_numpy(self.module, self.vocab, self.mode, lowercase=self.lowercase, dtype=self.dtype)
         model.seen = self.seen
         return model
+
+
+@contextlib.contextmanager
+def weights_swapped(module: torch.nn.Module, weights: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """Within the block the module's parameters hold `weights` (no copy); None: unchanged."""
+    if weights is None:
+        yield
+        return
+    own = {name: p.data for name, p in module.named_parameters()}
+    try:
+        for name, p in module.named_parameters():
+            p.data = weights[name]
+        yield
+    finally:
+        for name, p in module.named_parameters():
+            p.data = own[name]
 
 
 def build_module(cfg: TrainConfig, vocab: Vocab, longest: int, start: Any | None) -> torch.nn.Module:
@@ -158,7 +192,9 @@ def torch_steps(
         module = torch.compile(module)  # type: ignore[assignment]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     module.train()
-    yield from steps_of(module, optimizer, autocast, batches, cfg, rng, lr_box, world, trainee.interrupts)
+    if cfg.ema is not None:
+        trainee.start_average()
+    yield from steps_of(module, optimizer, autocast, batches, cfg, rng, lr_box, trainee)
 
 
 def steps_of(
@@ -169,13 +205,14 @@ def steps_of(
     cfg: TrainConfig,
     rng: np.random.Generator,
     lr_box: list[float],
-    world: distributed.World,
-    interrupts: distributed.Interrupts,
+    trainee: TorchTrainee,
 ) -> Iterator[tuple[float, int]]:
     """torch_steps' loop; under torchrun rank 0 raises a pending interrupt only here, between
     steps, where every rank waits for its (go, lr)."""
+    world, interrupts = trainee.world, trainee.interrupts
     device = next(module.parameters()).device
     state = None
+    step = 0
     mine = slice(world.rank, None, world.size)  # this rank's rows of the whole batch
     while True:
         for batch in batches.epoch(rng):
@@ -209,5 +246,8 @@ def steps_of(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.step()
+            if cfg.ema is not None:
+                trainee.update_average(cfg.ema, step)
+            step += 1
             # the monitor's train loss: rank 0's share, scaled to the whole batch
             yield float(total.detach()) * world.size, count

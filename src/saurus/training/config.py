@@ -243,6 +243,7 @@ class TrainConfig:
     tied: bool = False  # transformer: one matrix for input and output embeddings
     positions: str | None = None  # transformer: learned (default) or rotary
     compile: bool = False  # torch: torch.compile the module before training
+    ema: float | None = None  # torch: evaluate and keep an exponential moving average of the weights
     init_from: str | None = None  # a model file whose weights start the run
 
     @property
@@ -312,6 +313,8 @@ class TrainConfig:
             raise OptionError("--device applies to --engine torch (the NumPy engine runs on the CPU)")
         if engine == "numpy" and self.compile:
             raise OptionError("--compile applies to --engine torch (torch.compile)")
+        if engine == "numpy" and self.ema is not None:
+            raise OptionError("--ema applies to --engine torch")
         return engine
 
     def check_applicable(self) -> None:
@@ -364,6 +367,8 @@ class TrainConfig:
                 raise OptionError(f"--{name} must be positive, got {value}")
         if self.heads and self.hidden and self.hidden % self.heads:
             raise OptionError(f"--hidden ({self.hidden}) must be a multiple of --heads ({self.heads})")
+        if self.ema is not None and not (math.isfinite(self.ema) and 0.0 < self.ema < 1.0):
+            raise OptionError(f"--ema must be between 0 and 1 (exclusive), got {self.ema}")
         if self.positions not in (None, "learned", "rotary"):
             raise OptionError(f"unknown --positions {self.positions!r}; choose learned or rotary")
         if self.positions == "rotary" and self.heads and self.hidden and (self.hidden // self.heads) % 2:

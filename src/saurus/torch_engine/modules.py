@@ -120,9 +120,15 @@ class TransformerLM(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
+    def forward(
+        self, ids: torch.Tensor, state: object = None, zero_inputs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, object]:
+        """Logits (B, T, V) for ids (B, T); token embeddings are zero where zero_inputs is
+        True (START in a vocabulary without the end token)."""
         T = ids.shape[1]
         x = self.tok(ids)
+        if zero_inputs is not None:
+            x = x.masked_fill(zero_inputs[..., None], 0.0)
         turn = None
         if self.pos is not None:
             x = x + self.pos(torch.arange(T, device=ids.device))

@@ -24,8 +24,10 @@ from saurus.data.batches import LineBatches, StreamBatches
 from saurus.data.corpus import Corpus, LinesCorpus
 from saurus.data.vocab import Vocab
 from saurus.errors import OptionError
+from saurus.generation.evaluation import LossReport
 from saurus.torch_engine import distributed
 from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
+from saurus.torch_engine.evaluate import estimate_torch_seconds, torch_loss
 from saurus.torch_engine.modules import RecurrentLM, TransformerLM
 from saurus.training.config import TrainConfig
 
@@ -83,6 +85,16 @@ class TorchTrainee:
 
     def is_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.module.parameters())
+
+    def evaluate(self, corpus: Corpus) -> LossReport:
+        """The validation loss by torch itself (saurus.torch_engine.evaluate), equal to the
+        NumPy evaluation of as_numpy()."""
+        with weights_swapped(self.module, self.average):
+            return torch_loss(self.module, self, corpus)
+
+    def estimate_eval_seconds(self, corpus: Corpus) -> float:
+        with weights_swapped(self.module, self.average):
+            return estimate_torch_seconds(self.module, self, corpus)
 
     def as_numpy(self) -> Any:
         with weights_swapped(self.module, self.average):

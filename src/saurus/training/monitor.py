@@ -91,7 +91,11 @@ class Monitor:
         if self.val is None:
             return 0.0
         if self.eval_seconds is None:
-            self.eval_seconds = estimate_seconds(self.numpy_model(), self.val)
+            own = getattr(self.model, "estimate_eval_seconds", None)
+            if own is None:
+                self.eval_seconds = estimate_seconds(self.numpy_model(), self.val)
+            else:
+                self.eval_seconds = own(self.val)
         return self.eval_seconds
 
     def tick(self, iterations: int | None, lr: float, epoch: float) -> None:
@@ -111,7 +115,7 @@ class Monitor:
         beat the best so far (without a validation split the latest weights are kept)."""
         if self.steps == self.best_step or not self.model.is_finite():
             return
-        val = None if self.val is None else evaluate(self.numpy_model(), self.val)
+        val = None if self.val is None else self.validation_loss()
         if val is None or self.best is None or val.nats < self.best.nats:
             self.keep(val)
 
@@ -134,7 +138,7 @@ class Monitor:
             )
         train_nats = self.window_nats / max(self.window_chars, 1)
         speed = self.window_chars / max(now - self.last, 1e-9)
-        val = None if self.val is None else evaluate(self.numpy_model(), self.val)
+        val = None if self.val is None else self.validation_loss()
         self.eval_seconds = time.perf_counter() - now
         improved = val is not None and (self.best is None or val.nats < self.best.nats)
         if val is None or improved:
@@ -162,6 +166,13 @@ class Monitor:
         self.window_nats, self.window_chars = 0.0, 0
         self.last = self.last_shown = time.perf_counter()  # evaluation time is not training time
         return self.patience > 0 and self.evals_since_best >= self.patience
+
+    def validation_loss(self) -> LossReport:
+        """The validation loss of the current weights: computed by the model itself where it
+        can (the torch engine, without exporting), else by NumPy."""
+        assert self.val is not None
+        own = getattr(self.model, "evaluate", None)
+        return evaluate(self.numpy_model(), self.val) if own is None else own(self.val)
 
     def numpy_model(self) -> Any:
         """The model as NumPy runs it, to evaluate and save: the model itself, or for the torch

@@ -1,0 +1,144 @@
+"""Validation loss computed by the torch module itself, equal (to float32 rounding) to what
+saurus.generation.evaluation gives for the exported NumPy model, without the export.
+
+The same target sequences (names + end token, or the text in segments), each read as
+START, t_0, ..., t_{n-2} predicting t_0, ..., t_{n-1}; START reads the end token where the
+vocabulary has one, else a zero input embedding. Loss = -sum log p(t_i) over all targets.
+
+Recurrent models run the padded batch through time in chunks, carrying the state.
+Transformers reproduce the NumPy generation cache's windows: the first C = context inputs
+in one window; after that, with keep = C // 2 and stride S = C - keep, the inputs from r
+to r + S - 1 (r = C, C + S, ...) are predicted by a window that starts keep inputs before r
+(positions renumbered from 0). All windows of all sequences go through in batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (the usual name)
+
+from saurus.data.corpus import Corpus
+from saurus.generation.evaluation import LossReport, targets_of
+from saurus.protocol import START
+from saurus.torch_engine.modules import RecurrentLM, TransformerLM
+
+TIME_CHUNK = 128  # recurrent: time steps per forward call
+WINDOW_BATCH = 64  # transformer: windows per forward call
+
+
+def inputs_of(targets: np.ndarray) -> np.ndarray:
+    """START, t_0, ..., t_{n-2}."""
+    return np.concatenate([[START], targets[:-1]]).astype(np.int64)
+
+
+def embedded_ids(ids: torch.Tensor, start_id: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """ids with START replaced (by the end token, or by 0 with a mask to zero its embedding)."""
+    starts = ids == START
+    if start_id is not None:
+        return torch.where(starts, start_id, ids), None
+    return torch.where(starts, 0, ids), starts
+
+
+@torch.no_grad()
+def recurrent_nats(
+    module: RecurrentLM, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+) -> float:
+    """The summed loss over the first `chunks` time chunks (None: all)."""
+    device = next(module.parameters()).device
+    length = max(len(s) for s in sequences)
+    inputs = np.zeros((len(sequences), length), dtype=np.int64)
+    targets = np.full((len(sequences), length), -1, dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        inputs[row, : len(seq)] = inputs_of(seq)
+        targets[row, : len(seq)] = seq
+    state, total = None, 0.0
+    for t in range(0, length, TIME_CHUNK)[:chunks]:
+        ids, zero = embedded_ids(torch.from_numpy(inputs[:, t : t + TIME_CHUNK]).to(device), start_id)
+        x = module.embed(ids)
+        if zero is not None:
+            x = x.masked_fill(zero[..., None], 0.0)
+        out, state = module.rnn(x, state)
+        total += nll_sum(module.head(out), torch.from_numpy(targets[:, t : t + TIME_CHUNK]).to(device))
+    return total
+
+
+def windows_of(seq: np.ndarray, context: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(inputs, targets, first scored position) for each window the NumPy cache would use."""
+    inputs, keep = inputs_of(seq), context // 2
+    stride = context - keep
+    out = [(inputs[:context], seq[:context], 0)]
+    for r in range(context, len(seq), stride):
+        out.append((inputs[r - keep : r + stride], seq[r - keep : r + stride], keep))
+    return out
+
+
+@torch.no_grad()
+def transformer_nats(
+    module: TransformerLM, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+) -> float:
+    """The summed loss over the first `chunks` batches of windows (None: all)."""
+    device = next(module.parameters()).device
+    windows = [w for seq in sequences for w in windows_of(seq, module.context)]
+    total = 0.0
+    for first in range(0, len(windows), WINDOW_BATCH)[:chunks]:
+        group = windows[first : first + WINDOW_BATCH]
+        width = max(len(w[0]) for w in group)
+        inputs = np.zeros((len(group), width), dtype=np.int64)
+        targets = np.full((len(group), width), -1, dtype=np.int64)
+        for row, (ins, outs, scored_from) in enumerate(group):
+            inputs[row, : len(ins)] = ins
+            targets[row, scored_from : len(outs)] = outs[scored_from:]
+        ids, zero = embedded_ids(torch.from_numpy(inputs).to(device), start_id)
+        logits, _ = module(ids, zero_inputs=zero)
+        total += nll_sum(logits, torch.from_numpy(targets).to(device))
+    return total
+
+
+def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """-sum log softmax(logits)[target] over the targets that are not -1, in float32."""
+    flat = logits.float().reshape(-1, logits.shape[-1])
+    return float(F.cross_entropy(flat, targets.reshape(-1), ignore_index=-1, reduction="sum"))
+
+
+def torch_loss(module: torch.nn.Module, model: Any, corpus: Corpus) -> LossReport:
+    """The validation loss of `module` on `corpus` (see the module docstring)."""
+    sequences = targets_of(model, corpus)
+    start_id = model.vocab.eos_id
+    was_training = module.training
+    module.eval()
+    try:
+        if isinstance(module, TransformerLM):
+            total = transformer_nats(module, sequences, start_id)
+        else:
+            assert isinstance(module, RecurrentLM)
+            total = recurrent_nats(module, sequences, start_id)
+    finally:
+        module.train(was_training)
+    return LossReport(total, sum(len(s) for s in sequences))
+
+
+def estimate_torch_seconds(module: torch.nn.Module, model: Any, corpus: Corpus) -> float:
+    """How long torch_loss will take: its first chunk, timed, times the number of chunks."""
+    sequences = targets_of(model, corpus)
+    if isinstance(module, TransformerLM):
+        windows = sum(len(windows_of(s, module.context)) for s in sequences)
+        chunks = -(-windows // WINDOW_BATCH)
+    else:
+        chunks = -(-max(len(s) for s in sequences) // TIME_CHUNK)
+    was_training = module.training
+    module.eval()
+    start = time.perf_counter()
+    try:
+        if isinstance(module, TransformerLM):
+            transformer_nats(module, sequences, model.vocab.eos_id, chunks=1)
+        else:
+            assert isinstance(module, RecurrentLM)
+            recurrent_nats(module, sequences, model.vocab.eos_id, chunks=1)
+    finally:
+        module.train(was_training)
+    return (time.perf_counter() - start) * chunks

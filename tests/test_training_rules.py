@@ -180,3 +180,17 @@ def test_the_torch_engine_has_its_own_tiers() -> None:
         for b in (10, 60, 200)
     ]
     assert text == [256, 384, 512]
+
+
+def test_a_tier_can_cap_the_epochs_even_under_a_time_budget() -> None:
+    """torch, long name lists: at most 6 epochs (longer runs overfit), unless the user sets
+    --epochs or --iterations."""
+    pytest.importorskip("torch")
+    from saurus.training.config import TrainConfig
+
+    names = 300_000
+    assert TrainConfig(engine="torch", time_budget=300).resolved(names).epochs == 6.0
+    assert TrainConfig(engine="torch").resolved(names).epochs == 6.0
+    assert TrainConfig(engine="torch", time_budget=300, epochs=20).resolved(names).epochs == 20.0
+    assert TrainConfig(engine="torch", iterations=50).resolved(names).epochs is None
+    assert TrainConfig(engine="numpy", time_budget=300).resolved(names).epochs is None

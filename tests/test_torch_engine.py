@@ -280,3 +280,13 @@ def test_the_moving_average_follows_its_formula_and_is_what_gets_saved(tmp_path:
     assert_one_line_error(refused, "--ema applies to --engine torch")
     refused = saurus("train", data, "-o", tmp_path / "x.saurus", *FAST, "--ema", "0")
     assert_one_line_error(refused, "--ema must be between 0 and 1")
+
+
+def test_a_transformer_too_big_for_memory_names_its_own_options(tmp_path: Path) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text(NAMES * 4)
+    result = saurus(
+        "train", data, "-o", tmp_path / "m.saurus", *FAST, "--model", "transformer", "--context", "100000000"
+    )
+    assert_one_line_error(result, "choose a smaller --hidden, --layers, --batch-size or --context")
+    assert not (tmp_path / "m.saurus").exists()

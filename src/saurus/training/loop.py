@@ -428,4 +428,5 @@ def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
             padded_names=padded,
         )
     what = f"training the {cfg.model} model ({cfg.layers or 1} x {cfg.hidden} units)"
-    check_fits(needed, what, "choose a smaller --hidden, --layers, --batch-size or --seq-len")
+    window = "--context" if cfg.family == "transformer" else "--seq-len"
+    check_fits(needed, what, f"choose a smaller --hidden, --layers, --batch-size or {window}")

@@ -105,20 +105,25 @@ def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return float(F.cross_entropy(flat, targets.reshape(-1), ignore_index=-1, reduction="sum"))
 
 
-def torch_loss(module: torch.nn.Module, model: Any, corpus: Corpus) -> LossReport:
-    """The validation loss of `module` on `corpus` (see the module docstring)."""
-    sequences = targets_of(model, corpus)
-    start_id = model.vocab.eos_id
+def summed_nats(
+    module: torch.nn.Module, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+) -> float:
+    """The summed loss of either kind of module, in eval mode (its mode is restored)."""
     was_training = module.training
     module.eval()
     try:
         if isinstance(module, TransformerLM):
-            total = transformer_nats(module, sequences, start_id)
-        else:
-            assert isinstance(module, RecurrentLM)
-            total = recurrent_nats(module, sequences, start_id)
+            return transformer_nats(module, sequences, start_id, chunks)
+        assert isinstance(module, RecurrentLM)
+        return recurrent_nats(module, sequences, start_id, chunks)
     finally:
         module.train(was_training)
+
+
+def torch_loss(module: torch.nn.Module, model: Any, corpus: Corpus) -> LossReport:
+    """The validation loss of `module` on `corpus` (see the module docstring)."""
+    sequences = targets_of(model, corpus)
+    total = summed_nats(module, sequences, model.vocab.eos_id)
     return LossReport(total, sum(len(s) for s in sequences))
 
 
@@ -130,15 +135,6 @@ def estimate_torch_seconds(module: torch.nn.Module, model: Any, corpus: Corpus) 
         chunks = -(-windows // WINDOW_BATCH)
     else:
         chunks = -(-max(len(s) for s in sequences) // TIME_CHUNK)
-    was_training = module.training
-    module.eval()
     start = time.perf_counter()
-    try:
-        if isinstance(module, TransformerLM):
-            transformer_nats(module, sequences, model.vocab.eos_id, chunks=1)
-        else:
-            assert isinstance(module, RecurrentLM)
-            recurrent_nats(module, sequences, model.vocab.eos_id, chunks=1)
-    finally:
-        module.train(was_training)
+    summed_nats(module, sequences, model.vocab.eos_id, chunks=1)
     return (time.perf_counter() - start) * chunks

@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
+from saurus.engine.transformer import rotary_tables as numpy_rotary_tables
+
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-ROPE_BASE = 10000.0
 Turn = tuple[torch.Tensor, torch.Tensor]
 
 
 def rotary_tables(length: int, head_dim: int, device: torch.device, dtype: torch.dtype) -> Turn:
-    """cos(t w), sin(t w) for t = 0 .. length-1, (length, head_dim), w_j = 10000^(-2 (j mod
-    d/2) / d); computed in float64, then cast, as the NumPy engine does."""
-    half = head_dim // 2
-    w = ROPE_BASE ** (-torch.arange(half, dtype=torch.float64) * 2.0 / head_dim)
-    angles = torch.arange(length, dtype=torch.float64)[:, None] * w[None, :]
-    angles = torch.cat([angles, angles], dim=1)
-    return angles.cos().to(device, dtype), angles.sin().to(device, dtype)
+    """The NumPy engine's cos and sin tables for positions 0 .. length-1, as tensors."""
+    cos, sin = numpy_rotary_tables(0, length, head_dim, np.float64)
+    return torch.from_numpy(cos).to(device, dtype), torch.from_numpy(sin).to(device, dtype)
 
 
 def rotate(u: torch.Tensor, turn: Turn) -> torch.Tensor:

@@ -53,6 +53,16 @@ CLASSIC_COMMON: dict[str, Any] = {
     "eval_every": 0,
 }
 SMALL_DATA = {"lines": 60_000, "stream": 300_000}
+TRANSFORMER_TEXT: dict[str, Any] = {  # what both text sizes share
+    **ENGINE_COMMON,
+    "hidden": 128,
+    "layers": 3,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "patience": 5,
+    "context": 64,
+    "batching": "random",
+}
 DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
     # dinos.txt (18k characters): 1.63 val nats/char in 10 s
     ("engine", "lines", "small"): {
@@ -123,32 +133,10 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "seq_len": None,
     },
     # text: 16 windows of 64 per step, so that 2 cores take ~20 steps a second
-    ("transformer", "stream", "small"): {
-        **ENGINE_COMMON,
-        "hidden": 128,
-        "layers": 3,
-        "dropout": 0.2,
-        "batch_size": 16,
-        "lr": 3e-3,
-        "epochs": 50.0,
-        "patience": 5,
-        "context": 64,
-        "batching": "random",
-    },
+    ("transformer", "stream", "small"): {**TRANSFORMER_TEXT, "dropout": 0.2, "epochs": 50.0},
     # tiny-shakespeare 60 s: 3x128, 16 x 64, lr 3e-3, no dropout 1.898 (4x256, 32 x 128,
     # lr 1e-3: 2.532; with 16 x 64 and 2 layers: 2.040)
-    ("transformer", "stream", "large"): {
-        **ENGINE_COMMON,
-        "hidden": 128,
-        "layers": 3,
-        "dropout": 0.0,
-        "batch_size": 16,
-        "lr": 3e-3,
-        "epochs": 10.0,
-        "patience": 5,
-        "context": 64,
-        "batching": "random",
-    },
+    ("transformer", "stream", "large"): {**TRANSFORMER_TEXT, "dropout": 0.0, "epochs": 10.0},
     ("classic", "lines", "any"): {
         **CLASSIC_COMMON,
         "hidden": 50,

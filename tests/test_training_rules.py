@@ -73,10 +73,13 @@ def test_without_a_validation_split_an_interrupt_keeps_the_latest_weights(
 
 def test_a_time_budget_includes_the_evaluations() -> None:
     """A large share of the text is validation, so one evaluation costs a good part of the
-    budget (about a second); the run must still end within it."""
+    budget (about a second); the run must still end within it. Evaluations come every 50
+    steps, so that several fall within the budget however fast the machine is."""
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("abcdefgh \n"), size=200_000))
-    cfg = TrainConfig(mode="stream", hidden=192, batch_size=8, time_budget=4.0, val_fraction=0.4)
+    cfg = TrainConfig(
+        mode="stream", hidden=192, batch_size=8, time_budget=4.0, val_fraction=0.4, eval_every=50
+    )
     start = time.perf_counter()
     result = train_text(text, cfg)
     wall = time.perf_counter() - start

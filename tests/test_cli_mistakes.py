@@ -254,9 +254,15 @@ def test_a_model_without_recorded_names_says_what_is_missing(tmp_path: Path) -> 
 
 
 def test_the_package_promises_only_what_ships() -> None:
+    """Music is promised now that it ships: the command, and the extra that it needs."""
     from importlib.metadata import metadata
 
-    assert "music" not in metadata("saurus")["Summary"]
+    from saurus.cli import build_parser
+
+    meta = metadata("saurus")
+    assert "music" in meta["Summary"]
+    assert "music" in meta.get_all("Provides-Extra")
+    assert {"music", "reproduce"} <= set(build_parser().commands)
 
 
 # --- found by trying it as a new user would ---

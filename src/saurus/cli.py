@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -33,6 +34,7 @@ from saurus.files import models
 from saurus.generation.evaluation import evaluate, score_strings
 from saurus.generation.novelty import overlap
 from saurus.generation.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
+from saurus.protocol import SequenceModel
 from saurus.reference.name_model import classic_training_run
 from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConfig, torch_available
 from saurus.training.loop import train_text
@@ -67,16 +69,21 @@ class Parser(argparse.ArgumentParser):
         self.refuse_unknown_options(argv)
         parsed, extra = self.parse_known_args(argv)
         if extra:
-            command = getattr(parsed, "command", None)
-            parser: argparse.ArgumentParser = self.commands.get(command, self)
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            (self.command_parser(argv) or self).error(f"unrecognized arguments: {' '.join(extra)}")
         return parsed
+
+    def command_parser(self, argv: list[str]) -> argparse.ArgumentParser | None:
+        """The parser of the (sub)command that `argv` names, e.g. `music train`, if any."""
+        words = (a for a in argv if not a.startswith("-"))
+        parser: argparse.ArgumentParser = self
+        while (commands := getattr(parser, "commands", None)) and (word := next(words, None)) in commands:
+            parser = commands[word]
+        return None if parser is self else parser
 
     def refuse_unknown_options(self, argv: list[str]) -> None:
         """An unknown option is named before anything else (such as a missing -o) is."""
-        command = next((a for a in argv if not a.startswith("-")), None)
-        parser = self.commands.get(command or "")
-        if parser is None:
+        parser = self.command_parser(argv)
+        if parser is None or getattr(parser, "commands", None):
             return
         known = set(parser._option_string_actions)
         for arg in argv[: argv.index("--")] if "--" in argv else argv:
@@ -165,46 +172,22 @@ def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *exam
     return parser
 
 
-def build_parser() -> Parser:
-    parser = Parser(
-        prog="saurus",
-        allow_abbrev=False,
-        description="Train small character models and invent new names and text.",
-        epilog=examples(
-            "saurus train dinos -o dinos.saurus --lowercase",
-            "saurus sample dinos.saurus -n 10 --novel",
-            "saurus score dinos.saurus tyrannosaurus",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"saurus {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    datasets = ", ".join(DATASETS)
-
-    p = add_command(
-        sub,
-        "train",
-        "train a model on a UTF-8 text file or a registered dataset",
-        "saurus train dinos -o dinos.saurus --lowercase",
-        "saurus train names.txt -o names.saurus --time-budget 60",
-        "saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite",
-    )
-    p.add_argument(
-        "file",
-        help=f"training data, a UTF-8 file: one example per line, or running text; or a dataset: {datasets}",
-    )
+def add_train_options(p: Parser, *, text: bool = True) -> None:
+    """Every option of `saurus train` (one per TrainConfig field) but the data argument;
+    `text=False` leaves out what only text has (--mode, --lowercase), as music does."""
     p.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an existing model file (and its log); without it train refuses",
     )
-    p.add_argument(
-        "--mode",
-        choices=MODES,
-        help="lines: one example per line (names); stream: running text "
-        "(default: the dataset's own mode, else lines)",
-    )
+    if text:
+        p.add_argument(
+            "--mode",
+            choices=MODES,
+            help="lines: one example per line (names); stream: running text "
+            "(default: the dataset's own mode, else lines)",
+        )
     p.add_argument(
         "--model",
         choices=MODELS,
@@ -280,7 +263,10 @@ def build_parser() -> Parser:
     g.add_argument(
         "--seed", type=seed_value, default=0, help="seed for weights, order and dropout (default: 0)"
     )
-    g.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
+    if text:
+        g.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
+    else:
+        p.set_defaults(lowercase=False)
     g.add_argument(
         "--val-fraction",
         type=fraction,
@@ -303,6 +289,37 @@ def build_parser() -> Parser:
         help="JSON-lines log of every evaluation (default: OUTPUT.log.jsonl, e.g. dinos.saurus.log.jsonl)",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="saurus",
+        allow_abbrev=False,
+        description="Train small character models and invent new names and text.",
+        epilog=examples(
+            "saurus train dinos -o dinos.saurus --lowercase",
+            "saurus sample dinos.saurus -n 10 --novel",
+            "saurus score dinos.saurus tyrannosaurus",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"saurus {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    datasets = ", ".join(DATASETS)
+
+    p = add_command(
+        sub,
+        "train",
+        "train a model on a UTF-8 text file or a registered dataset",
+        "saurus train dinos -o dinos.saurus --lowercase",
+        "saurus train names.txt -o names.saurus --time-budget 60",
+        "saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite",
+    )
+    p.add_argument(
+        "file",
+        help=f"training data, a UTF-8 file: one example per line, or running text; or a dataset: {datasets}",
+    )
+    add_train_options(p)
     p.set_defaults(run=cmd_train)
 
     p = add_command(
@@ -386,14 +403,22 @@ def build_parser() -> Parser:
     )
     p.set_defaults(run=cmd_score)
 
-    p = add_command(
+    reproduce = add_command(
         sub,
         "reproduce",
         "rerun a classic exercise and print its transcript",
         "saurus reproduce dinos",
         "saurus reproduce dinos --iterations 4000 --every 1000",
+        "saurus reproduce jazz -o jazz.mid",
     )
-    p.add_argument("experiment", choices=["dinos"], help="dinos: the 'Dinosaur Island' training run")
+    runs = reproduce.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXERCISE")
+    p = add_command(
+        runs,
+        "dinos",
+        "the 'Dinosaur Island' training run",
+        "saurus reproduce dinos",
+        "saurus reproduce dinos --iterations 4000 --every 1000",
+    )
     p.add_argument("--iterations", type=positive_int, default=35000, help="SGD steps (default: 35000)")
     p.add_argument("--every", type=positive_int, default=2000, help="report every N iterations")
     p.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
@@ -405,6 +430,11 @@ def build_parser() -> Parser:
     )
     p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
     p.set_defaults(run=cmd_reproduce)
+    from saurus.music.commands import add_jazz_command, add_music_command  # heavy packages load when run
+
+    add_jazz_command(runs)
+    reproduce.commands = dict(runs.choices)
+    add_music_command(sub)
     parser.commands = dict(sub.choices)
     return parser
 
@@ -438,12 +468,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = open_source(args.file)
     mode = args.mode or source.mode or "lines"
-    # every TrainConfig field has a train option of the same name
+    return train_and_save(args, source.text, mode, (source.path,), started=started)
+
+
+def checked_config(args: argparse.Namespace, mode: str) -> TrainConfig:
+    """The TrainConfig of the train options, checked (a bad option fails before any file is
+    touched); every TrainConfig field has a train option of the same name."""
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "mode"}
     config = TrainConfig(mode=mode, **values)
-    config.resolved()  # a bad option fails before any file is touched
+    config.resolved()
+    return config
+
+
+def check_train_outputs(args: argparse.Namespace, protect: tuple[Path, ...]) -> None:
+    """Refuse at once what train_and_save would refuse after reading the data."""
+    check_output(args.output, MODEL, protect=protect, overwrite=args.overwrite)
+    log = args.log if args.log is not None else log_path_for(args.output)
+    check_output(log, LOG, protect=(*protect, args.output), overwrite=args.overwrite)
+
+
+def train_and_save(
+    args: argparse.Namespace,
+    text: str,
+    mode: str,
+    protect: tuple[Path, ...],
+    *,
+    started: float,
+    val_text: str | None = None,
+    file_meta: dict[str, object] | None = None,
+    unit: str | None = None,
+) -> int:
+    """Train on `text` with the train options in `args` and write the model and its log,
+    refusing to write over `protect` (the data) or, without --overwrite, an earlier run."""
+    config = checked_config(args, mode)
+    run = functools.partial(train_text, val_text=val_text, file_meta=file_meta)
     if launched_rank() > 0:  # torchrun: rank 0 writes; the others train beside it
-        train_text(source.text, config, None, None, None, started)
+        run(text, config, None, None, None, started)
         return 0
     output: Path = args.output
     for path, option in ((output, "-o"), (args.log, "--log")):
@@ -452,17 +512,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = args.log if args.log is not None else log_path_for(output)
     check_folder(output, "the model")
     with output_lock(output), output_lock(log):
-        check_output(output, MODEL, protect=(source.path,), overwrite=args.overwrite)
-        check_output(log, LOG, protect=(source.path, output), overwrite=args.overwrite)
-        display = ProgressLine(sys.stderr, quiet=args.quiet)
+        check_output(output, MODEL, protect=protect, overwrite=args.overwrite)
+        check_output(log, LOG, protect=(*protect, output), overwrite=args.overwrite)
+        display = ProgressLine(sys.stderr, quiet=args.quiet, unit="token" if unit == "tokens" else "char")
         with sigterm_as_interrupt() as terminated:
             try:
-                result = train_text(source.text, config, display.show, output, log, started)
+                result = run(text, config, display.show, output, log, started)
             finally:
                 display.close()
-            models.save(result.model, output, extra={"training": result.summary()})
-    what = "names" if mode == "lines" else "characters"
-    val = f"validation {result.val}" if result.val else "no validation split"
+            models.save(result.model, output, extra={**(file_meta or {}), "training": result.summary()})
+    what = unit or ("names" if mode == "lines" else "characters")
+    shown = ("token", "tokens") if unit == "tokens" else ("char", "characters")
+    val = f"validation {result.val.described(*shown)}" if result.val else "no validation split"
     say(
         f"trained on {result.train_examples} {what} for {result.iterations_done} steps "
         f"in {result.seconds:.1f} s ({result.stop_reason}; best at step {result.best_iteration}); {val}"
@@ -470,7 +531,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     uniform = math.log(result.model.vocab.size)
     if result.val is not None and result.val.nats > uniform:
         say(
-            f"warning: the validation loss is worse than a uniform guess ({uniform:.4f} nats/char); "
+            f"warning: the validation loss is worse than a uniform guess ({uniform:.4f} nats/{shown[0]}); "
             "the learning rate may be too high (--lr)"
         )
     if result.interrupted:
@@ -492,6 +553,14 @@ def launched_rank() -> int:
         return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
     except ValueError:
         return 0
+
+
+def load_text_model(path: Path) -> SequenceModel:
+    """A names or text model; a music model is pointed to `saurus music`."""
+    model, meta = models.load_with_meta(path)
+    if "music" in meta:
+        raise OptionError(f"{path} is a music model; use 'saurus music sample' or 'saurus music eval'")
+    return model
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, object]:
@@ -517,7 +586,7 @@ def refuse(flag: str, applies_to: str, instead: str) -> NoReturn:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    model = models.load(args.model)
+    model = load_text_model(args.model)
     rng = np.random.default_rng(args.seed)
     decoding = decoding_options(args)
     out = sys.stdout
@@ -576,7 +645,7 @@ def read_texts(texts: list[str]) -> list[str]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    model = models.load(args.model)
+    model = load_text_model(args.model)
     texts = read_texts(args.texts)
     scored, skipped = prepare_scored(model, texts, skip_unknown=args.skip_unknown)
     reports = iter(score_strings(model, [t for t in scored if t is not None]))
@@ -589,7 +658,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    model = models.load(args.model)
+    model = load_text_model(args.model)
     source = open_source(args.file)
     text = source.text.lower() if model.lowercase else source.text
     text, skipped = drop_unknown(model, text, str(args.file), skip_unknown=args.skip_unknown)
@@ -659,7 +728,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stderr is None:  # started with stderr closed: errors go nowhere, but no traceback
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     args = build_parser().parse_args(argv)
-    prefix = f"saurus {args.command}"
+    verbs = (args.command, getattr(args, "music_command", None), getattr(args, "experiment", None))
+    prefix = " ".join(["saurus", *(v for v in verbs if v)])
     if sys.stdout is None:
         if args.command != "train":
             print(f"{prefix}: error: standard output is closed; nowhere to write", file=sys.stderr)

@@ -119,7 +119,12 @@ def get_dataset(name: str) -> Dataset:
 
 def dataset_path(name: str, *, download: bool = True) -> Path:
     """The verified local file of a named dataset, downloading it into the cache if needed."""
-    ds = get_dataset(name)
+    return verified_path(get_dataset(name), download=download)
+
+
+def verified_path(ds: Dataset, *, download: bool = True) -> Path:
+    """The verified local file of `ds` (a registered dataset or another, e.g. a MIDI file)."""
+    name = ds.name
     candidates = [d / ds.filename for d in (data_dir(), cache_dir()) if d is not None]
     for path in candidates:
         if path.is_file():

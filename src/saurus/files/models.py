@@ -24,12 +24,17 @@ def save(model: SequenceModel, path: str | Path, *, extra: dict[str, Any] | None
 
 def load(path: str | Path) -> SequenceModel:
     """Load a model file written by `save`; a foreign or damaged file is a ModelFileError."""
+    return load_with_meta(path)[0]
+
+
+def load_with_meta(path: str | Path) -> tuple[SequenceModel, dict[str, Any]]:
+    """The model of a file written by `save`, and the file's metadata (with what `extra` added)."""
     record = load_model_file(path)
     kind = record.meta.get("kind")
     cls = MODEL_KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ModelFileError(f"{path} holds a model of unknown kind {kind!r}")
     try:
-        return cls.from_file(record.meta, record.arrays)
+        return cls.from_file(record.meta, record.arrays), record.meta
     except ModelFileError as err:
         raise ModelFileError(f"{path} is damaged: {err}") from None

@@ -44,9 +44,13 @@ class LossReport:
         return math.exp(self.nats) if self.nats < 709.0 else math.inf
 
     def __str__(self) -> str:
+        return self.described()
+
+    def described(self, unit: str = "char", units: str = "characters") -> str:
+        """'1.6440 nats/char, 2.3718 bits/char, perplexity 5.176 over 1948 characters'."""
         return (
-            f"{self.nats:.4f} nats/char, {self.bits:.4f} bits/char, "
-            f"perplexity {self.perplexity:.3f} over {self.chars} characters"
+            f"{self.nats:.4f} nats/{unit}, {self.bits:.4f} bits/{unit}, "
+            f"perplexity {self.perplexity:.3f} over {self.chars} {units}"
         )
 
 

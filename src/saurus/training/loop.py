@@ -286,18 +286,28 @@ def train_text(
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
     started: float | None = None,
+    *,
+    val_text: str | None = None,
+    file_meta: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train on `text`; the vocabulary covers the whole text, so the validation split never
     holds an unknown character. With `checkpoint`, the best model so far is saved there
     (atomically) at every evaluation; with `log`, every evaluation is a JSON line there.
-    A time budget counts from `started` (a time.perf_counter() value; default: now)."""
+    A time budget counts from `started` (a time.perf_counter() value; default: now).
+    `val_text` validates instead of a split of `text` (the vocabulary covers both), and
+    `file_meta` goes into every model file written (e.g. what the characters stand for)."""
     started = time.perf_counter() if started is None else started
     config.resolved()  # check the options before reading the data
     start = None if config.init_from is None else load_start(config.init_from)
     if start is not None:
         config = replace(config, **architecture_of(start, config))
-    corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
-    train, val = split_corpus(corpus, config)
+    if val_text is None:
+        corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
+        train, val = split_corpus(corpus, config)
+    else:
+        corpus = make_corpus(text + val_text, config.mode, lowercase=config.lowercase)
+        train = make_corpus(text, config.mode, lowercase=config.lowercase)
+        val = make_corpus(val_text, config.mode, lowercase=config.lowercase)
     cfg = config.resolved(train.num_chars())
     check_memory(cfg, corpus, train)
     assert cfg.lr is not None
@@ -336,6 +346,7 @@ def train_text(
         log=log,
         on_progress=on_progress,
         started=started,
+        file_meta=file_meta,
     )
     run = Run(cfg, monitor, per_epoch, total, every)
     interrupted = False

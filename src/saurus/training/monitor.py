@@ -59,9 +59,11 @@ class Monitor:
         log: str | Path | None,
         on_progress: Callable[[Progress], None] | None,
         started: float | None = None,
+        file_meta: dict[str, Any] | None = None,
     ) -> None:
         self.model, self.val, self.base_lr, self.patience = model, val, lr, patience
         self.checkpoint, self.on_progress = checkpoint, on_progress
+        self.file_meta = file_meta or {}
         self.log_path = None if log is None else Path(log)
         self.log_started = False  # an earlier log is replaced only once this run has a record
         self.history: list[Progress] = []
@@ -124,7 +126,7 @@ class Monitor:
         self.best, self.best_step, self.evals_since_best = val, self.steps, 0
         self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
         if self.checkpoint is not None:
-            extra = {"training": {"iterations": self.steps, "complete": False}}
+            extra = {**self.file_meta, "training": {"iterations": self.steps, "complete": False}}
             save(self.numpy_model(), self.checkpoint, extra=extra)
 
     def report(self, iterations: int | None, lr: float, epoch: float) -> bool:

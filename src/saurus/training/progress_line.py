@@ -15,20 +15,21 @@ from saurus.training.monitor import Progress
 PLAIN_TICK_SECONDS = 10.0
 
 
-def format_progress(p: Progress, last_val: float | None = None) -> str:
-    """One line; a tick between evaluations shows the last validation loss, `last_val`."""
+def format_progress(p: Progress, last_val: float | None = None, unit: str = "char") -> str:
+    """One line; a tick between evaluations shows the last validation loss, `last_val`.
+    `unit` is what the model predicts: a character, or a music token."""
     total = "" if p.iterations is None else f"/{p.iterations}"
     shown = p.val_nats if p.evaluated else last_val
     val = "" if shown is None else f"  val {shown:.4f}"
     return (
-        f"step {p.iteration}{total}  epoch {p.epoch:.1f}  train {p.train_nats:.4f}{val} nats/char  "
-        f"{p.chars_per_second:,.0f} chars/s  {p.seconds:.0f} s"
+        f"step {p.iteration}{total}  epoch {p.epoch:.1f}  train {p.train_nats:.4f}{val} nats/{unit}  "
+        f"{p.chars_per_second:,.0f} {unit}s/s  {p.seconds:.0f} s"
     )
 
 
 class ProgressLine:
-    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
-        self.stream, self.quiet = stream, quiet
+    def __init__(self, stream: TextIO, *, quiet: bool = False, unit: str = "char") -> None:
+        self.stream, self.quiet, self.unit = stream, quiet, unit
         self.live = stream.isatty()
         self.drawn = False
         self.last_line = 0.0  # p.seconds of the last plain line written
@@ -42,7 +43,7 @@ class ProgressLine:
         self.last_line = p.seconds
         if p.evaluated:
             self.last_val = p.val_nats
-        line = format_progress(p, self.last_val)
+        line = format_progress(p, self.last_val, self.unit)
         if self.live:
             self.stream.write("\r\033[K" + line)
             self.drawn = True

@@ -1,0 +1,1 @@
+"""Music: MIDI files as token streams for the core engines, the classic jazz exercise, and musical quality."""

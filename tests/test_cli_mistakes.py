@@ -362,3 +362,13 @@ def test_ctrl_c_while_starting_is_quiet(lines_model: Path, delay: float) -> None
         _, err = proc.communicate(timeout=60)
     assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+
+
+def test_eval_with_the_model_second_says_it_comes_first(lines_model: Path) -> None:
+    assert_one_line_error(saurus("eval", "dinos", lines_model), "the model comes first")
+
+
+def test_one_skipped_character_is_singular(stream_model: Path) -> None:
+    result = saurus("score", stream_model, "the cat§", "--skip-unknown")
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 character the model lacks" in result.stderr

@@ -111,3 +111,14 @@ def test_unknown_tokens_are_refused(tmp_path: Path):
 def test_a_missing_package_is_one_clear_line():
     with pytest.raises(Exception, match=r"pip install 'saurus\[music\]'"), music_packages():
         raise ModuleNotFoundError("No module named 'symusic'", name="symusic")
+
+
+def test_a_huge_file_is_refused_before_reading(tmp_path: Path):
+    from saurus.music.tokens import MAX_MIDI_BYTES
+
+    path = tmp_path / "huge.mid"
+    with path.open("wb") as f:
+        f.write(b"MThd")
+        f.truncate(MAX_MIDI_BYTES + 1)  # sparse: nothing is really written
+    with pytest.raises(DataError, match="is refused"):
+        encode_midi(path)

@@ -40,7 +40,7 @@ from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConf
 from saurus.training.loop import train_text
 from saurus.training.memory import check_fits, classic_bytes, human
 from saurus.training.output_lock import output_lock
-from saurus.training.outputs import LOG, MODEL, check_folder, check_output, log_path_for
+from saurus.training.outputs import LOG, MODEL, check_folder, check_output, is_model_file, log_path_for
 from saurus.training.progress_line import ProgressLine
 
 EXIT_USAGE = 2
@@ -607,9 +607,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
             advice = "drop --greedy, which draws one name" if args.greedy else "try a higher --temperature"
             say(f"only {printed} of {n} names drawn were {kind}; {advice}")
         return 0
+    instead = {
+        "--max-len": "this is a stream model; --length sets how much text",
+        "--novel": "this is a stream model, whose text has no names to tell apart",
+        "--unique": "this is a stream model; -n N draws N independent texts",
+    }
     for flag, value in (("--max-len", args.max_len), ("--novel", args.novel), ("--unique", args.unique)):
         if value:
-            refuse(flag, "lines models (names)", "this is a stream model; use --length for text")
+            refuse(flag, "lines models (names)", instead[flag])
     length = DEFAULT_LENGTH if args.length is None else args.length
     if args.n is None or args.n == 1:
         for piece in iter_text(model, length, rng, **decoding):
@@ -658,6 +663,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if not args.model.exists() and is_model_file(Path(args.file)):
+        raise OptionError(f"the model comes first: saurus eval {args.file} {args.model}")
     model = load_text_model(args.model)
     source = open_source(args.file)
     text = source.text.lower() if model.lowercase else source.text

@@ -95,5 +95,5 @@ def prepare_scored(
     if model.mode == "lines":
         what = f"{dropped_names} of {len(texts)} names hold characters the model lacks (scored -inf)"
     else:
-        what = f"skipped {dropped_chars} characters the model lacks"
+        what = f"skipped {dropped_chars} character{'' if dropped_chars == 1 else 's'} the model lacks"
     return prepared, f"{what}: {listed(missing_all)}"

@@ -37,6 +37,7 @@ METHENY = Dataset(
     "Pat Metheny, 'And Then I Knew': the classic jazz exercise's MIDI file (deepjazz)",
 )
 MUSIC_SOURCES = f"a MIDI file, a folder of MIDI files, {METHENY.name} or {BACH}"
+CACHE_EVERY = 50  # chorales converted between two saves of the cache
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")  # the chorales; not the roman-numeral analyses
 
 
@@ -93,12 +94,17 @@ def bach_pieces(limit: int | None, on_progress: Callable[[str], None] | None) ->
     cache_path = bach_cache_path()
     cached = read_cache(cache_path)
     missing = [p for p in paths if p.name not in cached]
-    if missing and on_progress is not None:
-        on_progress(f"converting {len(missing)} Bach chorales from music21 (once; cached in {cache_path})")
-    for p in missing:
-        cached[p.name] = chorale_tokens(p)
+    say = on_progress or (lambda line: None)
     if missing:
-        atomic_write_bytes(cache_path, json.dumps(cached).encode())
+        say(f"converting {len(missing)} Bach chorales from music21 (once; cached in {cache_path})")
+    for done, p in enumerate(missing, 1):
+        cached[p.name] = chorale_tokens(p)
+        if done % CACHE_EVERY == 0 or done == len(missing):  # an interrupted conversion keeps its work
+            atomic_write_bytes(cache_path, json.dumps(cached).encode())
+            say(f"converted {done} of {len(missing)}")
+    unusable = [p.name for p in paths if not cached[p.name]]
+    if unusable:
+        say(f"left out {len(unusable)} chorales music21 cannot turn into MIDI (e.g. {unusable[0]})")
     return [Piece(p.stem, tuple(cached[p.name]), None) for p in paths if cached[p.name]]
 
 
@@ -115,13 +121,17 @@ def read_cache(path: Path) -> dict[str, list[str]]:
 
 
 def chorale_tokens(path: Path) -> list[str]:
-    """One chorale through music21 to MIDI, then to tokens ([] if it holds no notes)."""
+    """One chorale through music21 to MIDI, then to tokens ([] if it holds no notes, or if
+    music21 cannot export it: one of its files has repeats it cannot expand)."""
     from music21 import corpus, midi
 
     from saurus.music.tokens import score_from_bytes
 
-    score = corpus.parse(path)
-    raw = midi.translate.music21ObjectToMidiFile(score).writestr()
+    try:
+        score = corpus.parse(path)
+        raw = midi.translate.music21ObjectToMidiFile(score).writestr()
+    except Exception:  # music21 raises many kinds (ExpanderException, MidiException, ...)
+        return []
     parsed = score_from_bytes(raw)
     return encode_score(parsed) if parsed.note_num() else []
 

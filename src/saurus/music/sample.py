@@ -75,7 +75,7 @@ def improvise(
         raise OptionError(f"--bars must be 1 to {MAX_BARS}, got {bars}")
     drawn: list[str] = []
     seen_bars = 0
-    cap = length if length is not None else bars * TOKENS_PER_BAR_CAP  # type: ignore[operator]
+    cap = length if length is not None else min(MAX_TOKENS, bars * TOKENS_PER_BAR_CAP)  # type: ignore[operator]
     for token in draw_tokens(music, rng, how, prime):
         if bars is not None and token.startswith("Bar"):
             seen_bars += 1

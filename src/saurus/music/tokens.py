@@ -35,6 +35,7 @@ TOKENIZER_PARAMS: dict[str, Any] = {
     "remove_duplicated_notes": False,
 }
 MIDI_SUFFIXES = (".mid", ".midi")
+MAX_MIDI_BYTES = 64 * 1024**2  # the largest MIDI files in public collections are a few MB
 
 
 class MusicExtraMissingError(SaurusError):
@@ -71,10 +72,12 @@ def read_score(path: str | Path) -> Any:
         import symusic
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise DataError(f"{path} is a folder, not a MIDI file") from None
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a MIDI file")
+    size = path.stat().st_size
+    if size > MAX_MIDI_BYTES:
+        raise DataError(f"{path} is {size:,} bytes; a MIDI file of more than {MAX_MIDI_BYTES:,} is refused")
+    raw = path.read_bytes()
     if raw[:4] != b"MThd":
         raise DataError(f"{path} is not a MIDI file (it does not start with 'MThd')")
     try:

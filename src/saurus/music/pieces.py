@@ -35,6 +35,7 @@ METHENY = Dataset(
     "https://raw.githubusercontent.com/jisungk/deepjazz/master/midi/original_metheny.mid",
     "stream",
     "Pat Metheny, 'And Then I Knew': the classic jazz exercise's MIDI file (deepjazz)",
+    size=92549,
 )
 MUSIC_SOURCES = f"a MIDI file, a folder of MIDI files, {METHENY.name} or {BACH}"
 CACHE_EVERY = 50  # chorales converted between two saves of the cache
@@ -104,7 +105,8 @@ def bach_pieces(limit: int | None, on_progress: Callable[[str], None] | None) ->
             say(f"converted {done} of {len(missing)}")
     unusable = [p.name for p in paths if not cached[p.name]]
     if unusable:
-        say(f"left out {len(unusable)} chorales music21 cannot turn into MIDI (e.g. {unusable[0]})")
+        what = "chorale" if len(unusable) == 1 else "chorales"
+        say(f"left out {len(unusable)} {what} music21 cannot turn into MIDI (e.g. {unusable[0]})")
     return [Piece(p.stem, tuple(cached[p.name]), None) for p in paths if cached[p.name]]
 
 

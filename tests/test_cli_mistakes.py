@@ -314,14 +314,15 @@ def test_a_failed_overwrite_leaves_the_old_log_and_model(tmp_path: Path) -> None
     data.write_text(NAMES * 4)
     out = tmp_path / "m.saurus"
     assert saurus("train", data, "-o", out, "--iterations", "20", "--hidden", "8", "-q").returncode == 0
-    log = tmp_path / "m.saurus.log.jsonl"
-    before = out.read_bytes(), log.read_bytes()
+    log, state = tmp_path / "m.saurus.log.jsonl", tmp_path / "m.saurus.resume"
+    before = out.read_bytes(), log.read_bytes(), state.read_bytes()
     diverged = saurus(
         "train", data, "-o", out, "--iterations", "20", "--hidden", "8", "--lr", "1e308", "--overwrite"
     )
     assert_one_line_error(diverged, "diverged")
-    assert (out.read_bytes(), log.read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.saurus", "m.saurus.log.jsonl", "names.txt"]
+    assert (out.read_bytes(), log.read_bytes(), state.read_bytes()) == before
+    expected = ["m.saurus", "m.saurus.log.jsonl", "m.saurus.resume", "names.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
 
 
 def test_a_log_in_use_by_another_run_is_refused(tmp_path: Path) -> None:

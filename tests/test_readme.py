@@ -16,10 +16,14 @@ def code_blocks(lang: str) -> list[str]:
 
 
 def test_readme_starts_with_the_commands_ci_runs() -> None:
-    install, test = code_blocks("bash")[0].strip().splitlines()
+    """The first installs and samples names from the pretrained model; the second installs the
+    test extras and runs the tests. CI runs both, in that order."""
+    first, second = code_blocks("bash")[0].strip().splitlines()
+    assert "pip install -e . " in first and first.endswith("saurus sample -n 10")
+    assert "[dev," in second and second.endswith("-m pytest")
     ci = (REPO / ".ci" / "run").read_text().splitlines()
-    assert install in ci and test in ci
-    assert ci.index(install) < ci.index(test)
+    assert first in ci and second in ci
+    assert ci.index(first) < ci.index(second)
 
 
 def test_readme_python_example_runs(

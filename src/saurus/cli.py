@@ -40,8 +40,17 @@ from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConf
 from saurus.training.loop import train_text
 from saurus.training.memory import check_fits, classic_bytes, human
 from saurus.training.output_lock import output_lock
-from saurus.training.outputs import LOG, MODEL, check_folder, check_output, is_model_file, log_path_for
+from saurus.training.outputs import (
+    LOG,
+    MODEL,
+    check_folder,
+    check_output,
+    is_model_file,
+    log_path_for,
+    same_file,
+)
 from saurus.training.progress_line import ProgressLine
+from saurus.training.resume import state_path_for
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -81,7 +90,11 @@ class Parser(argparse.ArgumentParser):
         return None if parser is self else parser
 
     def refuse_unknown_options(self, argv: list[str]) -> None:
-        """An unknown option is named before anything else (such as a missing -o) is."""
+        """An unknown option is named before anything else (such as a missing -o) is, and so
+        is `--opt=--`, whose value argparse would drop unchecked."""
+        for arg in argv[: argv.index("--")] if "--" in argv else argv:
+            if arg.startswith("--") and arg.endswith("=--"):
+                (self.command_parser(argv) or self).error(f"{arg[:-3]} needs a value, not '--'")
         parser = self.command_parser(argv)
         if parser is None or getattr(parser, "commands", None):
             return
@@ -92,34 +105,55 @@ class Parser(argparse.ArgumentParser):
                 parser.error(f"unrecognized arguments: {arg}")
 
 
+def shown_value(text: str) -> str:
+    """An option's value as typed, quoted and cut short for a one-line message."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def shown_number(value: int) -> str:
+    """A whole number for a message; one of thousands of digits is not spelt out."""
+    digits = str(value)
+    return digits if len(digits) <= 40 else f"a number of {len(digits.lstrip('-'))} digits"
+
+
 def positive_int(text: str) -> int:
     value = int_value(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {shown_number(value)}")
     return value
 
 
 MAX_REPORT_NAMES = 1000
+MAX_THREADS = 1024  # BLAS libraries cap their threads lower; a bigger number is a typo
 
 
 def bounded_int(text: str, limit: int) -> int:
     value = positive_int(text)
     if value > limit:
-        raise argparse.ArgumentTypeError(f"must be at most {limit}, got {value}")
+        raise argparse.ArgumentTypeError(f"must be at most {limit}, got {shown_number(value)}")
     return value
+
+
+def thread_count(text: str) -> int:
+    return bounded_int(text, MAX_THREADS)
 
 
 def int_value(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        digits = text.strip().removeprefix("-").removeprefix("+")
+        if digits.isdigit() and digits.isascii():  # past Python's limit of 4300 digits
+            raise argparse.ArgumentTypeError(f"is far too large (it has {len(digits)} digits)") from None
+        raise argparse.ArgumentTypeError(f"must be an integer, got {shown_value(text)}") from None
 
 
 def seed_value(text: str) -> int:
     value = int_value(text)
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {value}")
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_SEED}, got {shown_number(value)}"
+        )
     return value
 
 
@@ -127,9 +161,10 @@ def float_value(text: str, ok: Callable[[float], bool], wanted: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not (np.isfinite(value) and ok(value)):
-        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number, got {shown_value(text)}") from None
+    if not (math.isfinite(value) and ok(value)):
+        shown = text.strip() if len(text.strip()) <= 40 else shown_value(text)
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {shown}")
     return value
 
 
@@ -166,7 +201,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *exam
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         help="BLAS threads (default: all cores; 1 when running jobs side by side)",
     )
     return parser
@@ -180,6 +215,13 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
         "--overwrite",
         action="store_true",
         help="replace an existing model file (and its log); without it train refuses",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="MODEL",
+        help="continue the run that wrote MODEL (the -o file) from its last checkpoint, on the same data; "
+        "--iterations, --epochs and --time-budget count the whole run",
     )
     if text:
         p.add_argument(
@@ -276,6 +318,12 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
     g.add_argument(
         "--split-seed", type=seed_value, default=42, help="seed of the validation split (default: 42)"
     )
+    if text:
+        g.add_argument(
+            "--val",
+            metavar="FILE",
+            help="validate on this file (or dataset) instead of a split of the training data",
+        )
     g.add_argument(
         "--eval-every",
         "--report-every",
@@ -287,6 +335,12 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
         "--log",
         type=Path,
         help="JSON-lines log of every evaluation (default: OUTPUT.log.jsonl, e.g. dinos.saurus.log.jsonl)",
+    )
+    g.add_argument(
+        "--plot",
+        action="store_true",
+        help="after training, draw the loss curves beside the model (OUTPUT.png, e.g. dinos.saurus.png; "
+        "needs the 'plot' extra)",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="print only the final summary")
 
@@ -329,6 +383,7 @@ def build_parser() -> Parser:
         "saurus sample dinos.saurus -n 20 --novel --seed 1",
         "saurus sample dinos.saurus --prefix tyr --temperature 0.7",
         "saurus sample sonnets.saurus --length 400 --prefix 'Shall I'",
+        "saurus sample dinos.saurus --most-likely 20 --novel",
     )
     p.add_argument("model", type=Path, help="a model file written by saurus train")
     p.add_argument(
@@ -352,6 +407,13 @@ def build_parser() -> Parser:
         help="lines: only names that are not in the training data, each once",
     )
     p.add_argument("--unique", action="store_true", help="lines: print no name twice")
+    p.add_argument(
+        "--most-likely",
+        type=positive_int,
+        metavar="N",
+        help="lines: the N most probable names, best first, each after its log-probability "
+        "(an exact search; with --novel, new names only)",
+    )
     p.add_argument("--prefix", default="", help="text every sample starts with")
     p.add_argument(
         "--max-len",
@@ -410,6 +472,8 @@ def build_parser() -> Parser:
         "saurus reproduce dinos",
         "saurus reproduce dinos --iterations 4000 --every 1000",
         "saurus reproduce jazz -o jazz.mid",
+        "saurus reproduce jaychou --epochs 50",
+        "saurus reproduce minchar tinyshakespeare --iterations 5000",
     )
     runs = reproduce.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXERCISE")
     p = add_command(
@@ -430,11 +494,27 @@ def build_parser() -> Parser:
     )
     p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
     p.set_defaults(run=cmd_reproduce)
-    from saurus.music.commands import add_jazz_command, add_music_command  # heavy packages load when run
+    # each command's heavy packages load only when it runs
+    from saurus.complete import add_complete_command
+    from saurus.music.commands import add_jazz_command, add_music_command
+    from saurus.plot import add_plot_command
+    from saurus.recipes.commands import add_recipe_commands
+    from saurus.web.commands import add_serve_command
 
     add_jazz_command(runs)
+    add_recipe_commands(runs)
     reproduce.commands = dict(runs.choices)
     add_music_command(sub)
+    p = add_command(
+        sub,
+        "datasets",
+        "list the named datasets: size, source, checksum, and whether each is here",
+        "saurus datasets",
+    )
+    p.set_defaults(run=cmd_datasets)
+    add_complete_command(sub)
+    add_serve_command(sub)
+    add_plot_command(sub)
     parser.commands = dict(sub.choices)
     return parser
 
@@ -466,9 +546,30 @@ def sigterm_as_interrupt() -> Iterator[list[bool]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.val is None and args.mode == "stream" and args.model != "classic" and Path(args.file).exists():
+        # running text from a file is read in bounded memory, as ids in a temporary
+        # memory-mapped file (saurus.data.stream_file), once the options and outputs are
+        # known to be good (reading a large file takes a while)
+        from saurus.data.stream_file import LARGE_FILE, check_regular_file, map_text
+
+        path = Path(args.file)
+        size = check_regular_file(path)
+        checked_config(args, "stream")
+        if launched_rank() == 0:
+            check_train_outputs(args, (path,))
+        if size >= LARGE_FILE and not args.quiet:
+            say(f"reading {path} ({human(size)}) into a temporary file of character ids")
+        mapped = map_text(path, lowercase=args.lowercase)
+        return train_and_save(args, mapped, "stream", (path,), started=started)  # type: ignore[arg-type]
     source = open_source(args.file)
     mode = args.mode or source.mode or "lines"
-    return train_and_save(args, source.text, mode, (source.path,), started=started)
+    if args.val is None:
+        return train_and_save(args, source.text, mode, (source.path,), started=started)
+    held = open_source(args.val)
+    if not held.text.strip():
+        raise DataError(f"the validation file {args.val} is empty")
+    protect = (source.path, held.path)
+    return train_and_save(args, source.text, mode, protect, started=started, val_text=held.text)
 
 
 def checked_config(args: argparse.Namespace, mode: str) -> TrainConfig:
@@ -482,9 +583,27 @@ def checked_config(args: argparse.Namespace, mode: str) -> TrainConfig:
 
 def check_train_outputs(args: argparse.Namespace, protect: tuple[Path, ...]) -> None:
     """Refuse at once what train_and_save would refuse after reading the data."""
-    check_output(args.output, MODEL, protect=protect, overwrite=args.overwrite)
+    replace = args.overwrite or resumed_model(args) is not None
+    check_output(args.output, MODEL, protect=protect, overwrite=replace)
     log = args.log if args.log is not None else log_path_for(args.output)
-    check_output(log, LOG, protect=(*protect, args.output), overwrite=args.overwrite)
+    check_output(log, LOG, protect=(*protect, args.output), overwrite=replace)
+
+
+def resumed_model(args: argparse.Namespace) -> Path | None:
+    """The model whose run --resume continues (None without it): the -o file itself, which
+    the run goes on writing (see saurus.training.resume)."""
+    resume: Path | None = getattr(args, "resume", None)
+    if resume is None:
+        return None
+    if args.overwrite:
+        raise OptionError("--resume continues a run and --overwrite starts a new one; give one of them")
+    if not same_file(resume, args.output) and resume.absolute() != args.output.absolute():
+        raise OptionError(f"--resume {resume} continues the run into its own file; give -o {resume} too")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise OptionError("--resume continues runs of one process; a torchrun launch cannot resume")
+    if not resume.exists() and not state_path_for(resume).exists():  # (a crash may leave the state alone)
+        raise OptionError(f"--resume: there is no model at {resume} to continue")
+    return args.output
 
 
 def train_and_save(
@@ -501,7 +620,8 @@ def train_and_save(
     """Train on `text` with the train options in `args` and write the model and its log,
     refusing to write over `protect` (the data) or, without --overwrite, an earlier run."""
     config = checked_config(args, mode)
-    run = functools.partial(train_text, val_text=val_text, file_meta=file_meta)
+    resume = resumed_model(args)
+    run = functools.partial(train_text, val_text=val_text, file_meta=file_meta, resume=resume)
     if launched_rank() > 0:  # torchrun: rank 0 writes; the others train beside it
         run(text, config, None, None, None, started)
         return 0
@@ -511,16 +631,28 @@ def train_and_save(
             raise OptionError(f"{option} {str(path)!r} names a folder; give a file name")
     log = args.log if args.log is not None else log_path_for(output)
     check_folder(output, "the model")
+    replace = args.overwrite or resume is not None  # a resumed run goes on writing its files
     with output_lock(output), output_lock(log):
-        check_output(output, MODEL, protect=protect, overwrite=args.overwrite)
-        check_output(log, LOG, protect=(*protect, output), overwrite=args.overwrite)
-        display = ProgressLine(sys.stderr, quiet=args.quiet, unit="token" if unit == "tokens" else "char")
+        check_output(output, MODEL, protect=protect, overwrite=replace)
+        check_output(log, LOG, protect=(*protect, output), overwrite=replace)
+        picture = None
+        if getattr(args, "plot", False):
+            from saurus.plot import check_training_picture, draw_after_training
+
+            picture = check_training_picture(output, protect=(*protect, log), overwrite=replace)
+        display = ProgressLine(
+            sys.stderr,
+            quiet=args.quiet,
+            unit="token" if unit == "tokens" else "char",
+            budget_seconds=config.time_budget,
+        )
         with sigterm_as_interrupt() as terminated:
             try:
                 result = run(text, config, display.show, output, log, started)
             finally:
                 display.close()
             models.save(result.model, output, extra={**(file_meta or {}), "training": result.summary()})
+        drawn = picture is not None and draw_after_training(log, picture)
     what = unit or ("names" if mode == "lines" else "characters")
     shown = ("token", "tokens") if unit == "tokens" else ("char", "characters")
     val = f"validation {result.val.described(*shown)}" if result.val else "no validation split"
@@ -539,11 +671,15 @@ def train_and_save(
             f"interrupted after {result.iterations_done} steps; saved the best model so far "
             f"(step {result.best_iteration}) to {output}"
         )
+        if drawn:
+            say(f"drew the loss curves in {picture}")
         return EXIT_TERMINATED if terminated[0] else EXIT_INTERRUPTED
     if result.ranks > 1:
         agree = "the same weights" if result.ranks_agree else "DIFFERENT weights (a bug: please report it)"
         say(f"{result.ranks} processes trained together and ended with {agree}")
     say(f"saved {output} (log: {log})")
+    if drawn:
+        say(f"drew the loss curves in {picture}")
     return 0
 
 
@@ -587,9 +723,23 @@ def refuse(flag: str, applies_to: str, instead: str) -> NoReturn:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     model = load_text_model(args.model)
+    out = sys.stdout
+    if model.mode == "lines" and args.most_likely is not None:
+        from saurus.generation.likely import write_most_likely
+
+        given = {"-n": args.n, "--seed": args.seed, "--unique": args.unique, "--length": args.length}
+        given |= {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
+        clash = [flag for flag, value in {**given, "--greedy": args.greedy}.items() if value]
+        if clash:
+            raise OptionError(
+                f"--most-likely lists the likeliest names, so {clash[0]} has no effect; drop one"
+            )
+        max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+        for note in write_most_likely(model, args.most_likely, out, args.prefix, args.novel, max_len):
+            say(note)
+        return 0
     rng = np.random.default_rng(args.seed)
     decoding = decoding_options(args)
-    out = sys.stdout
     if model.mode == "lines":
         if args.length is not None:
             refuse("--length", "stream models (text)", "for names, --max-len limits their length")
@@ -599,20 +749,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
         for batch in iter_lines(
             model, n, rng, max_len=max_len, novel=args.novel, unique=args.unique, **decoding
         ):
-            out.write("".join(name + "\n" for name in batch))
+            out.write("\n".join(batch) + "\n")
             out.flush()
             printed += len(batch)
-        if printed < n:
-            kind = "new" if args.novel else "distinct"
+        if printed < n and args.novel:
+            say(f"only {printed} of {n} names are new: none other has at most {max_len} characters")
+        elif printed < n:
             advice = "drop --greedy, which draws one name" if args.greedy else "try a higher --temperature"
-            say(f"only {printed} of {n} names drawn were {kind}; {advice}")
+            say(f"only {printed} of {n} names drawn were distinct; {advice}")
         return 0
     instead = {
         "--max-len": "this is a stream model; --length sets how much text",
         "--novel": "this is a stream model, whose text has no names to tell apart",
         "--unique": "this is a stream model; -n N draws N independent texts",
+        "--most-likely": "this is a stream model, whose text has no names to list",
     }
-    for flag, value in (("--max-len", args.max_len), ("--novel", args.novel), ("--unique", args.unique)):
+    stream_flags = (
+        ("--max-len", args.max_len),
+        ("--novel", args.novel),
+        ("--unique", args.unique),
+        ("--most-likely", args.most_likely),
+    )
+    for flag, value in stream_flags:
         if value:
             refuse(flag, "lines models (names)", instead[flag])
     length = DEFAULT_LENGTH if args.length is None else args.length
@@ -656,7 +814,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     reports = iter(score_strings(model, [t for t in scored if t is not None]))
     for text, kept in zip(texts, scored, strict=True):
         score = -math.inf if kept is None else -next(reports).nats
-        print(f"{score:.4f}\t{text}")
+        shown = text.encode("utf-8", "backslashreplace").decode()  # bytes from argv that are not UTF-8
+        print(f"{score:.4f}\t{shown}")
     if skipped:
         say(skipped)
     return 0
@@ -706,6 +865,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ):
         print(block.format(), end="", flush=True)
     say(f"{args.iterations} iterations in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from saurus.data.datasets import where_is
+    from saurus.music.pieces import METHENY
+
+    print(f"{'name':<16} {'kind':<7} {'size':>9}  {'sha256':<14} source / where")
+    for ds in (*DATASETS.values(), METHENY):
+        kind = "midi" if ds is METHENY else ds.mode
+        source = "ships with saurus" if ds.embedded else (ds.url or "the classic exercise (no public URL)")
+        print(f"{ds.name:<16} {kind:<7} {ds.size / 1000:>7,.1f} kB  {ds.sha256[:12]}…  {source}")
+        print(f"{'':<16} {'':<7} {'':>9}  {'':<14} {where_is(ds)}")
+    bach = "music21's Bach chorales, read from the installed package"
+    print(f"{'bach':<16} {'music':<7} {'':>9}  {'':<14} {bach}")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from saurus.data.stream_file import MappedText
 from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, OptionError, os_reason
 from saurus.training.memory import check_fits, human
@@ -156,34 +157,55 @@ class LinesCorpus:
 
 @dataclass(frozen=True)
 class StreamCorpus:
-    """Continuous text; the model predicts every character from the ones before it."""
+    """Continuous text; the model predicts every character from the ones before it.
 
-    text: str
+    `text` is a str, or a MappedText: a file read in bounded memory and kept as memory-mapped
+    ids (saurus.data.stream_file), which gives the same vocabulary, ids, splits and line
+    record as the file's text would, except that its lines() lists each line once."""
+
+    text: str | MappedText
     mode: ClassVar[Mode] = "stream"
+    MAX_VAL_CHARS: ClassVar[int] = 1 << 18  # the longest validation split (see split)
 
     @classmethod
-    def from_text(cls, text: str, *, lowercase: bool = False) -> StreamCorpus:
-        text = normalise(text, lowercase=lowercase)
+    def from_text(cls, text: str | MappedText, *, lowercase: bool = False) -> StreamCorpus:
+        if isinstance(text, MappedText):
+            if text.lowercase != lowercase:
+                done = "lowercased" if text.lowercase else "not lowercased"
+                raise OptionError(f"{text.source} was read {done}; read it again with lowercase={lowercase}")
+        else:
+            text = normalise(text, lowercase=lowercase)
         if len(text) < 2:
             raise DataError("the text is too short to learn from (fewer than 2 characters)")
         return cls(text)
 
     def vocab(self) -> Vocab:
+        if isinstance(self.text, MappedText):
+            return self.text.vocab()
         return Vocab.from_text(self.text)
 
     def lines(self) -> tuple[str, ...]:
-        """The text's non-empty lines: what a model remembers (as hashes) of its data."""
+        """The text's non-empty lines: what a model remembers (as hashes) of its data. A
+        MappedText gives its distinct lines, each once, the first MAX_RECORDED_LINES of them."""
+        if isinstance(self.text, MappedText):
+            return self.text.lines()
         return stripped_lines(self.text)
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[StreamCorpus, StreamCorpus]:
         """The first (1 - fraction) of the text trains, the last part validates (as char-rnn
-        and nanoGPT do: a contiguous tail leaks nothing across the boundary). `seed` is unused
-        and accepted so that both corpus kinds split alike."""
-        k = split_fraction_count(len(self.text), val_fraction)
+        and nanoGPT do: a contiguous tail leaks nothing across the boundary); the last part
+        holds at most MAX_VAL_CHARS (262,144) characters, so that evaluating a large text takes
+        bounded time and memory. `seed` is unused and accepted so that both corpus kinds
+        split alike."""
+        k = min(split_fraction_count(len(self.text), val_fraction), self.MAX_VAL_CHARS)
         cut = len(self.text) - k
         return StreamCorpus(self.text[:cut]), StreamCorpus(self.text[cut:])
 
     def encode(self, vocab: Vocab) -> list[np.ndarray]:
+        """The ids of the text (for a MappedText in its own vocabulary, a view of the map in
+        uint8, uint16 or uint32; else int64)."""
+        if isinstance(self.text, MappedText):
+            return [self.text.encode(vocab)]
         return [vocab.encode(self.text)]
 
     def num_chars(self) -> int:

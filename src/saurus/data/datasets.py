@@ -2,8 +2,9 @@
 
 Lookup order for a named dataset: $SAURUS_DATA_DIR, then ../shared/data beside the
 repository (a development checkout), then the user cache ($SAURUS_CACHE_DIR or
-~/.cache/saurus), then a download from the public source into the cache. Every file
-is checked against its sha256 before use.
+~/.cache/saurus), then the copy inside the package (the dinosaur list only, the embedded
+default), then a download from the public source into the cache. Every file is checked
+against its sha256 before use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from saurus.data.corpus import Mode, decode_text, read_text
 from saurus.errors import DataError
 from saurus.files.atomic import atomic_write_bytes
 
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"  # package data: the default dataset
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
 CACHE_DIR_ENV = "SAURUS_CACHE_DIR"
 
@@ -33,6 +35,8 @@ class Dataset:
     mode: Mode
     description: str
     member: str | None = None  # the text file inside a zip archive
+    embedded: bool = False  # ships inside the package (the dinosaur list, the default data)
+    size: int = 0  # bytes of the file
 
 
 DATASETS: dict[str, Dataset] = {
@@ -44,7 +48,9 @@ DATASETS: dict[str, Dataset] = {
             "ad6465621cf56c08f71d4fbb40cf7eab763f9df42c54cc460d6c4d86e9c927fb",
             None,
             "lines",
-            "1536 dinosaur genus names (the classic 'Dinosaur Island' data)",
+            "1536 dinosaur genus names (the classic 'Dinosaur Island' data; ships with saurus)",
+            embedded=True,
+            size=19909,
         ),
         Dataset(
             "names",
@@ -53,6 +59,7 @@ DATASETS: dict[str, Dataset] = {
             "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt",
             "lines",
             "32033 US baby names (makemore's corpus)",
+            size=228145,
         ),
         Dataset(
             "sonnets",
@@ -61,6 +68,7 @@ DATASETS: dict[str, Dataset] = {
             None,
             "stream",
             "Shakespeare's sonnets",
+            size=96673,
         ),
         Dataset(
             "tinyshakespeare",
@@ -69,6 +77,7 @@ DATASETS: dict[str, Dataset] = {
             "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
             "stream",
             "tiny-shakespeare, 1.1M characters (char-rnn, nanoGPT)",
+            size=1115394,
         ),
         Dataset(
             "jaychou",
@@ -79,6 +88,7 @@ DATASETS: dict[str, Dataset] = {
             "stream",
             "Jay Chou song lyrics in Chinese (d2l-zh)",
             member="jaychou_lyrics.txt",
+            size=52607,
         ),
     )
 }
@@ -126,6 +136,8 @@ def verified_path(ds: Dataset, *, download: bool = True) -> Path:
     """The verified local file of `ds` (a registered dataset or another, e.g. a MIDI file)."""
     name = ds.name
     candidates = [d / ds.filename for d in (data_dir(), cache_dir()) if d is not None]
+    if ds.embedded:
+        candidates.append(EMBEDDED_DIR / ds.filename)
     for path in candidates:
         if path.is_file():
             if sha256_bytes(path.read_bytes()) != ds.sha256:
@@ -189,3 +201,13 @@ def open_source(name: str | Path) -> Source:
         return Source(read_text(path), path, None)
     text = load_dataset_text(str(name))
     return Source(text, dataset_path(str(name)), DATASETS[str(name)])
+
+
+def where_is(ds: Dataset) -> str:
+    """Where the verified file of `ds` is, without downloading; or why it is not here."""
+    try:
+        return str(verified_path(ds, download=False))
+    except DataError as err:
+        if "does not match" in str(err):
+            return "present but damaged (sha256 differs)"
+        return "not here; downloaded on first use" if ds.url else "not here"

@@ -1,7 +1,9 @@
 """Vocab: the characters a model knows, mapped to ids 0..V-1 in sorted order.
 
 "\\n" is the end-of-sequence token (EOS): in lines mode it ends every example, so it
-is always in a lines vocabulary; in stream mode it is an ordinary character.
+is always in a lines vocabulary; in stream mode it is an ordinary character. A lone
+surrogate (U+D800-U+DFFF) is no character: UTF-8 text cannot hold one, nor can a model,
+whose samples must be printable.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import numpy as np
 from saurus.errors import ModelFileError, VocabularyError
 
 EOS = "\n"
+
+
+def is_surrogate(ch: str) -> bool:
+    return "\ud800" <= ch <= "\udfff"
 
 
 def describe_char(ch: str) -> str:
@@ -37,6 +43,12 @@ class Vocab:
             raise VocabularyError("a vocabulary holds single characters only")
         if list(self.chars) != sorted(set(self.chars)):
             raise VocabularyError("a vocabulary must be sorted and free of repeats")
+        surrogate = next((c for c in self.chars if is_surrogate(c)), None)
+        if surrogate is not None:
+            raise VocabularyError(
+                f"{describe_char(surrogate)} is a lone surrogate, not a character UTF-8 text can "
+                "hold (was the text decoded with errors='surrogateescape'?)"
+            )
         object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
 
     @classmethod
@@ -87,7 +99,15 @@ class Vocab:
                 )
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        """The characters of `ids`; an id outside 0..V-1 is an error (not wrapped around)."""
+        chars, size = self.chars, len(self.chars)
+        out = []
+        for i in ids:
+            k = int(i)
+            if not 0 <= k < size:
+                raise VocabularyError(f"id {k} is outside the vocabulary of {size} characters")
+            out.append(chars[k])
+        return "".join(out)
 
     def to_json(self) -> dict[str, list[str]]:
         return {"chars": list(self.chars)}

@@ -65,6 +65,22 @@ class Optimizer:
             self.slots[name] = [np.zeros_like(w) for _ in range(count)]
         return self.slots[name]
 
+    def state_arrays(self) -> Params:
+        """The slots as named arrays (copies), e.g. "embed-1" for the second slot of "embed";
+        with `steps`, all `load_state` needs to continue exactly."""
+        return {f"{name}-{i}": s.copy() for name, slots in self.slots.items() for i, s in enumerate(slots)}
+
+    def load_state(self, steps: int, arrays: Params, params: Params) -> None:
+        """Continue from `state_arrays()` and `steps`; every slot must match its weight."""
+        found: dict[str, dict[int, np.ndarray]] = {}
+        for key, array in arrays.items():
+            name, _, index = key.rpartition("-")
+            if name not in params or array.shape != params[name].shape or not index.isdigit():
+                raise ValueError(f"optimizer slot {key!r} matches no weight")
+            found.setdefault(name, {})[int(index)] = array.astype(params[name].dtype, copy=True)
+        self.slots = {name: [by_index[i] for i in sorted(by_index)] for name, by_index in found.items()}
+        self.steps = steps
+
     def step(self, params: Params, grads: Params, lr: float) -> None:
         """One update of every weight with its gradient."""
         self.steps += 1

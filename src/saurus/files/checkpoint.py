@@ -49,6 +49,10 @@ _PARAM_MEMBER = re.compile(r"param/([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})\.npy")
 _PARAM_KINDS = "fiu"  # float weights; uint64 seen-name hashes; ints do no harm
 _ENCRYPTED_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption
 _READ_CHUNK = 4 * 1024**2
+_END_RECORD = struct.Struct("<4s4H2LH")  # the zip's end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
+_DIRECTORY_ENTRY = b"PK\x01\x02"
 _CORRUPT = "it is truncated or corrupt"
 # What zipfile and zlib raise on damaged archives (OSError is handled on its own).
 _CORRUPTION = (
@@ -119,6 +123,7 @@ def _open_for_reading(path: Path) -> BinaryIO:
 def _read_model(handle: BinaryIO, path: Path) -> ModelFile:
     """Check the archive's directory, then read the metadata, then the weights."""
     size = os.fstat(handle.fileno()).st_size
+    _check_member_count(handle, size)
     archive = _open_archive(handle)
     with archive, _corruption_is_refused():
         members = _check_directory(archive, size)
@@ -148,8 +153,52 @@ def _corruption_is_refused() -> Iterator[None]:
         raise
 
 
+def _check_member_count(handle: BinaryIO, size: int) -> None:
+    """Refuse a zip directory of more than MAX_MEMBERS entries before zipfile parses it: that
+    costs some 30 us an entry, so a 30 MB file of empty members would take 20 s. The entries'
+    signatures are counted (in C, chunk by chunk) in the bytes where zipfile will look for the
+    directory, an upper bound on the entries it can parse; a damaged end record is left to
+    zipfile to refuse."""
+    tail_size = min(size, _END_RECORD.size + 0xFFFF)  # the end record and the longest comment
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    at = len(tail) - _END_RECORD.size  # zipfile looks there first, for a file without a comment
+    if not (at >= 0 and tail.startswith(b"PK\x05\x06", at) and tail.endswith(b"\0\0")):
+        at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _END_RECORD.size:
+        return
+    directory_size = _END_RECORD.unpack_from(tail, at)[5]
+    end = size - tail_size + at
+    locator = end - _ZIP64_LOCATOR.size
+    if locator >= 0:
+        handle.seek(locator)
+        if handle.read(4) == b"PK\x06\x07":  # zip64: the sizes are in the zip64 end record
+            record = locator - _ZIP64_END.size
+            if record < 0:
+                return
+            handle.seek(record)
+            data = handle.read(_ZIP64_END.size)
+            if len(data) != _ZIP64_END.size or not data.startswith(b"PK\x06\x06"):
+                return
+            directory_size, end = _ZIP64_END.unpack(data)[8], record
+    start = max(0, end - directory_size)
+    handle.seek(start)
+    count, carry = 0, b""
+    while start < end and count <= MAX_MEMBERS:
+        chunk = handle.read(min(_READ_CHUNK, end - start))
+        if not chunk:
+            break
+        start += len(chunk)
+        chunk = carry + chunk
+        count += chunk.count(_DIRECTORY_ENTRY)
+        carry = chunk[-3:]  # a signature cut in two by the chunks
+    if count > MAX_MEMBERS:
+        raise _NotAModelError(f"its zip directory lists more than the {MAX_MEMBERS} members a model may have")
+
+
 def _open_archive(handle: BinaryIO) -> zipfile.ZipFile:
     """Parse the zip directory; a file that is no zip archive is refused with a guess at what it is."""
+    handle.seek(0)
     head = handle.read(512)
     handle.seek(0)
     try:

@@ -10,6 +10,7 @@ from saurus.engine.model import CharModel
 from saurus.engine.transformer import TransformerModel
 from saurus.errors import ModelFileError
 from saurus.files.checkpoint import load_model_file, save_model_file
+from saurus.files.pretrained import resolve
 from saurus.protocol import SequenceModel
 
 MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN, CharModel.kind: CharModel}
@@ -23,12 +24,15 @@ def save(model: SequenceModel, path: str | Path, *, extra: dict[str, Any] | None
 
 
 def load(path: str | Path) -> SequenceModel:
-    """Load a model file written by `save`; a foreign or damaged file is a ModelFileError."""
+    """Load a model file written by `save`, or a pretrained model by name ("dinos",
+    "shakespeare"); a foreign or damaged file is a ModelFileError."""
     return load_with_meta(path)[0]
 
 
 def load_with_meta(path: str | Path) -> tuple[SequenceModel, dict[str, Any]]:
-    """The model of a file written by `save`, and the file's metadata (with what `extra` added)."""
+    """The model of a file written by `save` (or a pretrained name), and the file's metadata
+    (with what `extra` added)."""
+    path = resolve(path)
     record = load_model_file(path)
     kind = record.meta.get("kind")
     cls = MODEL_KINDS.get(kind) if isinstance(kind, str) else None

@@ -4,17 +4,20 @@
     top-k: keep the k likeliest characters; top-p: keep the fewest likeliest characters
     whose probabilities sum to at least p; greedy: always the likeliest (argmax).
 
-A name has at least one character: with an empty prefix the end token is masked
-(logit -inf) at the first drawn step, before T, top-k, top-p or greedy see the logits;
-after a prefix the end token may come at once. A name ends at the end token or at
-`max_len` characters, prefix included (at most MAX_NAME_LEN).
+(saurus.generation.decoding). Names are drawn a batch at a time over a tree of shared
+prefixes (saurus.generation.names): a name has at least one character (with an empty
+prefix the end token is masked at the first step, before T, top-k, top-p or greedy see
+the logits; after a prefix the end token may come at once), and ends at the end token or
+at `max_len` characters, prefix included (at most MAX_NAME_LEN).
 
-With `unique`, a name that was given already is dropped when drawn again; `novel` also
-drops names of the training data, and implies unique. Either way at most NOVEL_TRIES * n
-names are drawn (one, when greedy: it draws the same name every time), so fewer than n
-may come back.
+`novel` names are new by construction: the choices that would complete a training name
+or a name already given are masked before each draw, so exactly n come back unless the
+model has no new name left. `unique` (alone) drops a name drawn again and draws more, at
+most NOVEL_TRIES * n names (one, when greedy: it draws the same name every time), so
+fewer than n may come back.
 
-Output streams: iter_lines yields each batch of names (at most MAX_BATCH) as it is done,
+Output streams: iter_lines yields each batch of names (at most MAX_BATCH, and what the
+model's stepper holds in STATE_BUDGET) as it is done,
 iter_text yields the text `chunk` characters at a time, iter_texts each group of samples;
 the list functions join them. Draws come from the numpy Generator passed in, so a seed
 gives the same output again, streamed or not.
@@ -22,64 +25,34 @@ gives the same output again, streamed or not.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 
 from saurus.data.corpus import normalise
 from saurus.data.vocab import EOS, Vocab
 from saurus.errors import OptionError, VocabularyError
-from saurus.generation.novelty import NewNames, recorded_names
+from saurus.generation.decoding import (  # noqa: F401 (re-exported: the decoding rules live there)
+    Decoding,
+    check_temperature,
+    draw,
+    is_finite,
+    is_real,
+    is_whole,
+    scaled,
+)
+from saurus.generation.names import code_points, draw_names
+from saurus.generation.novelty import Fence, NewNames, chain_of, read_record, recorded_names
+from saurus.generation.steppers import Stepper, stepper_for
 from saurus.protocol import START, SequenceModel
 
 DEFAULT_MAX_LEN = 50
 MAX_NAME_LEN = 10_000  # characters per name, prefix included
-MAX_BATCH = 4096  # names (or texts) generated at once
+MAX_BATCH = 65536  # names (or texts) generated at once, at most (see also Stepper.batch_cap)
+TEXT_BATCH = 4096  # texts generated side by side, at most
 MAX_COUNT = 2**62  # the most samples or characters one call may ask for
 NOVEL_TRIES = 50  # unique or novel names: at most this many draws per name asked for
 TEXT_CHUNK = 256  # characters drawn between two pieces of streamed text
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How each next character is chosen from the model's logits."""
-
-    temperature: float = 1.0
-    top_k: int = 0  # 0: no limit
-    top_p: float = 1.0
-    greedy: bool = False
-
-    def check(self) -> None:
-        check_temperature(self.temperature)
-        if not is_whole(self.top_k) or self.top_k < 0:
-            raise OptionError(f"--top-k must be a whole number, 0 or more, got {self.top_k}")
-        if not is_finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise OptionError(f"--top-p must be in (0, 1], got {self.top_p}")
-
-
-def is_whole(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def is_finite(value: object) -> bool:
-    """A real number that is neither NaN nor infinite, nor too large to be a float."""
-    try:
-        return is_real(value) and math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def check_temperature(temperature: float) -> None:
-    if not (is_finite(temperature) and temperature > 0):
-        hint = "; for the likeliest character every time, use --greedy" if temperature == 0 else ""
-        raise OptionError(f"the temperature must be a positive number, got {temperature}{hint}")
 
 
 def check_count(value: int, what: str) -> int:
@@ -101,39 +74,6 @@ def check_max_len(max_len: int, prefix_len: int) -> int:
     if max_len <= prefix_len:
         raise OptionError(f"--max-len ({max_len}) must exceed the prefix length ({prefix_len})")
     return int(max_len)
-
-
-def draw(logits: np.ndarray, how: Decoding, rng: np.random.Generator) -> np.ndarray:
-    """One sample per row of logits (B, V) from softmax(logits / T), restricted to the
-    top-k / top-p characters, by inverse CDF (or the argmax, when greedy)."""
-    if how.greedy:
-        return logits.argmax(axis=1)
-    p = np.exp(scaled(logits, how.temperature))
-    if 0 < how.top_k < p.shape[1]:
-        kth = -np.partition(-p, how.top_k - 1, axis=1)[:, how.top_k - 1 : how.top_k]
-        p = np.where(p >= kth, p, 0.0)
-    if how.top_p < 1.0:
-        desc = -np.sort(-p, axis=1)
-        csum = np.cumsum(desc, axis=1)
-        # the smallest probability still needed to reach top_p of the mass
-        needed = (csum - desc) < how.top_p * csum[:, -1:]
-        needed[:, 0] = True  # the likeliest is always kept, however small top_p is
-        cutoff = np.where(needed, desc, np.inf).min(axis=1, keepdims=True)
-        p = np.where(p >= cutoff, p, 0.0)
-    cdf = np.cumsum(p, axis=1)
-    u = rng.random(len(logits))[:, None] * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=1), logits.shape[1] - 1)
-
-
-def scaled(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """(logits - max) / T: shifted first, as logits / T alone overflows for tiny T. A T
-    beyond float32's range (it would round to 0 or inf there, giving NaN) is divided in
-    float64, where a step that overflows becomes -inf: a zero probability, as it should."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    if 1e-30 <= temperature <= 1e30:
-        return shifted / temperature
-    with np.errstate(over="ignore"):
-        return shifted.astype(np.float64) / temperature
 
 
 def forbid(logits: np.ndarray, token: int) -> np.ndarray:
@@ -228,21 +168,26 @@ def iter_lines(
     (a name cut at max_len is kept as it is). The request is checked at once, before the
     first batch is asked for.
 
-    With `unique`, no name comes twice; with `novel`, names that occur in the model's
-    training data are dropped too (novel implies unique), and more are drawn. After
+    With `novel`, no name comes twice and none is a line of the training data, by
+    construction (see saurus.generation.names): exactly n names, unless the model has no
+    new name left within max_len. A model file from before chain hashes can only have
+    training names dropped after they are drawn: more are drawn then.
+
+    With `unique` (alone), a name drawn again is dropped and more are drawn. After
     NOVEL_TRIES * n draws (one, when greedy: it draws the same name every time) it stops
-    with the names found so far, so the total can fall short of n for a model that only
-    recites its data. The names given are remembered until the iterator is done."""
+    with the names found so far. The names given are remembered until the iterator is done."""
     if model.mode != "lines":
         raise OptionError("names come from a lines model; this is a stream model (use iter_text)")
     how = Decoding(temperature, top_k, top_p, greedy)
     prefix_ids = check_request(model, n, "number of samples", how, prefix)
     max_len = check_max_len(max_len, len(prefix_ids))
+    stepper = stepper_for(model)
     if novel:
-        return unique_lines(model, n, rng, how, prefix_ids, max_len, NewNames(recorded_names(model)))
+        fence = Fence(read_record(recorded_names(model)))
+        return novel_lines(model, n, rng, how, prefix_ids, max_len, fence, stepper)
     if unique:
-        return unique_lines(model, n, rng, how, prefix_ids, max_len, NewNames())
-    return all_lines(model, n, rng, how, prefix_ids, max_len)
+        return unique_lines(model, n, rng, how, prefix_ids, max_len, NewNames(), stepper)
+    return all_lines(model, n, rng, how, prefix_ids, max_len, stepper)
 
 
 def all_lines(
@@ -252,9 +197,11 @@ def all_lines(
     how: Decoding,
     prefix_ids: np.ndarray,
     max_len: int,
+    stepper: Stepper,
 ) -> Iterator[list[str]]:
-    for start in range(0, n, MAX_BATCH):
-        yield draw_names(model, min(MAX_BATCH, n - start), rng, how, prefix_ids, max_len)
+    rows = min(MAX_BATCH, stepper.batch_cap)
+    for start in range(0, n, rows):
+        yield draw_names(model, min(rows, n - start), rng, how, prefix_ids, max_len, None, stepper)
 
 
 def unique_lines(
@@ -265,49 +212,49 @@ def unique_lines(
     prefix_ids: np.ndarray,
     max_len: int,
     new: NewNames,
+    stepper: Stepper,
 ) -> Iterator[list[str]]:
     """Batches of names `new` lets through, until n or NOVEL_TRIES * n draws."""
     found, drawn = 0, 0
     limit = 1 if how.greedy else NOVEL_TRIES * n
     while found < n and drawn < limit:
         # draw extra, since some of what is drawn is dropped
-        batch = min(MAX_BATCH, max(2 * (n - found), 64), limit - drawn)
-        fresh = new.take(draw_names(model, batch, rng, how, prefix_ids, max_len), n - found)
+        batch = min(MAX_BATCH, stepper.batch_cap, max(2 * (n - found), 64), limit - drawn)
+        names = draw_names(model, batch, rng, how, prefix_ids, max_len, None, stepper)
+        fresh = new.take(names, n - found)
         drawn += batch
         found += len(fresh)
         if fresh:
             yield fresh
 
 
-def draw_names(
+def novel_lines(
     model: SequenceModel,
-    batch: int,
+    n: int,
     rng: np.random.Generator,
     how: Decoding,
     prefix_ids: np.ndarray,
     max_len: int,
-) -> list[str]:
-    """One batch of names, all advanced together until every one has drawn the end token
-    (never as the first character of an empty prefix) or reached max_len characters."""
-    eos = model.vocab.eos_id
-    logits, state = warm_up(model, batch, prefix_ids)
-    if len(prefix_ids) == 0 and eos is not None:
-        logits = forbid(logits, eos)
-    steps: list[np.ndarray] = []  # one column of ids per step, -1 once a name has ended
-    done = np.zeros(batch, dtype=bool)
-    room = max_len - len(prefix_ids)
-    while True:
-        ids = draw(logits, how, rng)
-        done |= ids == eos
-        if done.all():
-            break
-        steps.append(np.where(done, -1, ids))
-        if len(steps) == room:
-            break
-        logits, state = model.step(state, ids)
-    head = model.vocab.decode(prefix_ids)
-    tails = decode_rows(model.vocab, np.stack(steps, axis=1) if steps else np.zeros((batch, 0), int))
-    return [head + tail for tail in tails]
+    fence: Fence,
+    stepper: Stepper,
+) -> Iterator[list[str]]:
+    """Batches of new names made by construction, until n, until the root is dead (the
+    model has no new name left within max_len), or NOVEL_TRIES * n rows."""
+    root = np.array([chain_of(code_points(model.vocab)[prefix_ids])])
+    found, drawn = 0, 0
+    limit = NOVEL_TRIES * n
+    while found < n and drawn < limit and not fence.is_dead(root)[0]:
+        want = n - found
+        # files before chain hashes drop training names after the draw: draw extra then
+        wanted = want if fence.late is None else max(2 * want, 64)
+        batch = min(MAX_BATCH, stepper.batch_cap, wanted, limit - drawn)
+        made = draw_names(model, batch, rng, how, prefix_ids, max_len, fence, stepper)
+        fence.settle()
+        drawn += batch
+        fresh = fence.keep(made)[:want]
+        found += len(fresh)
+        if fresh:
+            yield fresh
 
 
 # --- text (stream models) ---
@@ -406,7 +353,7 @@ def iter_texts(
     top_p: float = 1.0,
     greedy: bool = False,
 ) -> Iterator[list[str]]:
-    """`n` samples drawn side by side in groups of at most MAX_BATCH rows (one group of
+    """`n` samples drawn side by side in groups of at most TEXT_BATCH rows (one group of
     one row draws as iter_text does); each group's list is yielded when it is finished.
     The request is checked at once."""
     how = Decoding(temperature, top_k, top_p, greedy)
@@ -424,8 +371,9 @@ def text_groups(
     prefix_ids: np.ndarray,
 ) -> Iterator[list[str]]:
     head = model.vocab.decode(prefix_ids)
-    for start in range(0, n, MAX_BATCH):
-        rows: list[list[str]] = [[head] for _ in range(min(MAX_BATCH, n - start))]
+    group = min(MAX_BATCH, TEXT_BATCH)
+    for start in range(0, n, group):
+        rows: list[list[str]] = [[head] for _ in range(min(group, n - start))]
         for pieces in draw_texts(model, len(rows), length, rng, how, prefix_ids, TEXT_CHUNK):
             for row, piece in zip(rows, pieces, strict=True):
                 row.append(piece)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
-from saurus.data.batches import LineBatches, StreamBatches
+from saurus.data.batches import Batch, Cursor, LineBatches, StreamBatches
 from saurus.data.corpus import Corpus, LinesCorpus
 from saurus.data.vocab import Vocab
 from saurus.errors import OptionError
@@ -154,7 +154,11 @@ def build_torch(
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
     world = distributed.world_from_env()
-    if world.active and "SAURUS_THREADS" not in os.environ:
+    threads = os.environ.get("SAURUS_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        # --threads, also when the engine was not named on the command line (--resume)
+        torch.set_num_threads(int(threads))
+    elif world.active:
         # torchrun sets OMP_NUM_THREADS=1; share the machine's cores between its processes
         local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
@@ -183,6 +187,152 @@ def detach(state: Any) -> Any:
     return state.detach()
 
 
+class TorchTrainer:
+    """torch's steps and what they carry from one to the next: the optimizer, the position in
+    the data, the state carried between consecutive stream batches, torch's random generator
+    (dropout) and the moving average; `snapshot` and `restore` save and put them back
+    exactly (see saurus.training.resume)."""
+
+    def __init__(
+        self,
+        trainee: TorchTrainee,
+        batches: LineBatches | StreamBatches,
+        cfg: TrainConfig,
+        rng: np.random.Generator,
+    ) -> None:
+        self.trainee, self.cfg = trainee, cfg
+        world = trainee.world
+        self.device = next(trainee.module.parameters()).device
+        module: torch.nn.Module = trainee.module
+        if world.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = torch.nn.parallel.DistributedDataParallel(trainee.module, device_ids=ids)
+        self.optimizer = OPTIMIZERS[cfg.optimizer or "adam"](module.parameters(), cfg.weight_decay)
+        if cfg.compile:  # the compiled module shares its parameters with trainee.module
+            module = torch.compile(module)  # type: ignore[assignment]
+        self.module = module
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
+        module.train()
+        if cfg.ema is not None:
+            trainee.start_average()
+        self.cursor = Cursor(batches, rng)
+        self.carry: Any = None
+        self.done = 0  # steps taken (the moving average's warm-up counts them)
+
+    def steps(self, lr_box: list[float]) -> Iterator[tuple[float, int]]:
+        """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars).
+        Under torchrun each rank trains on its rows of every batch (see distributed.py) and
+        steps only while rank 0 says so; rank 0 raises a pending interrupt only here, between
+        steps, where every rank waits for its (go, lr)."""
+        world, interrupts = self.trainee.world, self.trainee.interrupts
+        mine = slice(world.rank, None, world.size)  # this rank's rows of the whole batch
+        for batch in self.cursor:
+            lr = lr_box[0]
+            if world.active:
+                interrupts.raise_pending()
+                go, lr = distributed.signal_step(world, True, lr)
+                if not go:
+                    return
+            yield self.step(batch, mine, lr)
+
+    def step(self, batch: Batch, mine: slice, lr: float) -> tuple[float, int]:
+        device, cfg, world = self.device, self.cfg, self.trainee.world
+        x = torch.from_numpy(np.ascontiguousarray(batch.inputs.T[mine])).to(device)
+        y = torch.from_numpy(np.ascontiguousarray(batch.targets.T[mine])).to(device)
+        if batch.fresh:
+            self.carry = None
+        if self.autocast is None:
+            logits, self.carry = self.module(x, detach(self.carry))
+        else:
+            with self.autocast:
+                logits, self.carry = self.module(x, detach(self.carry))
+        nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+        if batch.mask is not None:
+            nll = nll * torch.from_numpy(np.ascontiguousarray(batch.mask.T[mine])).to(device).reshape(-1)
+        count = batch.chars  # characters in the whole batch, all ranks together
+        total = nll.sum()
+        loss = total * (world.size / count)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        if cfg.ema is not None:
+            self.trainee.update_average(cfg.ema, self.done)
+        self.done += 1
+        self.carry = detach(self.carry)
+        # the monitor's train loss: rank 0's share, scaled to the whole batch
+        return float(total.detach()) * world.size, count
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The state between two steps: JSON and named arrays."""
+        arrays = {f"current-{k}": numpy_of(p) for k, p in self.trainee.module.named_parameters()}
+        for k, a in (self.trainee.average or {}).items():
+            arrays[f"avg-{k}"] = numpy_of(a)
+        keys: dict[str, list[str]] = {}
+        for index, slots in self.optimizer.state_dict()["state"].items():
+            keys[str(index)] = sorted(slots)
+            arrays.update({f"opt-{index}-{key}": numpy_of(v) for key, v in slots.items()})
+        carried = self.carry if isinstance(self.carry, tuple) else (self.carry,)
+        if self.carry is not None:
+            arrays.update({f"carry-{j}": numpy_of(c) for j, c in enumerate(carried)})
+        arrays["torch_rng"] = torch.get_rng_state().numpy().copy()
+        if self.device.type == "cuda":
+            arrays.update(
+                {f"cuda_rng-{i}": s.numpy().copy() for i, s in enumerate(torch.cuda.get_rng_state_all())}
+            )
+        meta = {
+            "position": self.cursor.position(),
+            "done": self.done,
+            "optimizer": keys,
+            "carry": None
+            if self.carry is None
+            else ("tuple" if isinstance(self.carry, tuple) else "one", len(carried)),
+        }
+        return meta, arrays
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Continue from a `snapshot()`."""
+        with torch.no_grad():
+            for name, p in self.trainee.module.named_parameters():
+                p.copy_(tensor_of(arrays[f"current-{name}"], p))
+            for name, a in (self.trainee.average or {}).items():
+                a.copy_(tensor_of(arrays[f"avg-{name}"], a))
+        state = self.optimizer.state_dict()
+        state["state"] = {
+            int(index): {key: torch.from_numpy(arrays[f"opt-{index}-{key}"].copy()) for key in keys}
+            for index, keys in meta["optimizer"].items()
+        }
+        self.optimizer.load_state_dict(state)
+        self.cursor.restore(meta["position"])
+        self.done = int(meta["done"])
+        self.carry = None
+        if meta["carry"] is not None:
+            kind, count = meta["carry"]
+            parts = tuple(torch.from_numpy(arrays[f"carry-{j}"].copy()).to(self.device) for j in range(count))
+            self.carry = parts if kind == "tuple" else parts[0]
+        torch.set_rng_state(torch.from_numpy(arrays["torch_rng"].copy()))
+        if self.device.type == "cuda" and "cuda_rng-0" in arrays:  # (a run moved from the CPU has none)
+            cuda = [
+                torch.from_numpy(arrays[f"cuda_rng-{i}"].copy()) for i in range(torch.cuda.device_count())
+            ]
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def numpy_of(t: torch.Tensor) -> np.ndarray:
+    """A CPU NumPy copy of a tensor (a 0-d one too)."""
+    return np.array(t.detach().cpu().numpy(), copy=True)
+
+
+def tensor_of(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """`array` as a tensor beside `like`, of its shape (a mismatch is a ValueError)."""
+    if tuple(array.shape) != tuple(like.shape):
+        raise ValueError("a saved weight has another shape")
+    return torch.from_numpy(np.ascontiguousarray(array)).to(like.device, like.dtype)
+
+
 def torch_steps(
     trainee: TorchTrainee,
     batches: LineBatches | StreamBatches,
@@ -190,76 +340,5 @@ def torch_steps(
     rng: np.random.Generator,
     lr_box: list[float],
 ) -> Iterator[tuple[float, int]]:
-    """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars).
-    Under torchrun each rank trains on its rows of every batch (see distributed.py) and
-    steps only while rank 0 says so."""
-    world = trainee.world
-    device = next(trainee.module.parameters()).device
-    module: torch.nn.Module = trainee.module
-    if world.active:
-        ids = [device.index] if device.type == "cuda" else None
-        module = torch.nn.parallel.DistributedDataParallel(trainee.module, device_ids=ids)
-    optimizer = OPTIMIZERS[cfg.optimizer or "adam"](module.parameters(), cfg.weight_decay)
-    if cfg.compile:  # the compiled module shares its parameters with trainee.module
-        module = torch.compile(module)  # type: ignore[assignment]
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
-    module.train()
-    if cfg.ema is not None:
-        trainee.start_average()
-    yield from steps_of(module, optimizer, autocast, batches, cfg, rng, lr_box, trainee)
-
-
-def steps_of(
-    module: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    autocast: Any,
-    batches: LineBatches | StreamBatches,
-    cfg: TrainConfig,
-    rng: np.random.Generator,
-    lr_box: list[float],
-    trainee: TorchTrainee,
-) -> Iterator[tuple[float, int]]:
-    """torch_steps' loop; under torchrun rank 0 raises a pending interrupt only here, between
-    steps, where every rank waits for its (go, lr)."""
-    world, interrupts = trainee.world, trainee.interrupts
-    device = next(module.parameters()).device
-    state = None
-    step = 0
-    mine = slice(world.rank, None, world.size)  # this rank's rows of the whole batch
-    while True:
-        for batch in batches.epoch(rng):
-            lr = lr_box[0]
-            if world.active:
-                interrupts.raise_pending()
-                go, lr = distributed.signal_step(world, True, lr)
-                if not go:
-                    return
-            x = torch.from_numpy(np.ascontiguousarray(batch.inputs.T[mine])).to(device)
-            y = torch.from_numpy(np.ascontiguousarray(batch.targets.T[mine])).to(device)
-            if batch.fresh:
-                state = None
-            if autocast is None:
-                logits, state = module(x, detach(state))
-            else:
-                with autocast:
-                    logits, state = module(x, detach(state))
-            nll = F.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none"
-            )
-            if batch.mask is not None:
-                nll = nll * torch.from_numpy(np.ascontiguousarray(batch.mask.T[mine])).to(device).reshape(-1)
-            count = batch.chars  # characters in the whole batch, all ranks together
-            total = nll.sum()
-            loss = total * (world.size / count)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.clip)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.step()
-            if cfg.ema is not None:
-                trainee.update_average(cfg.ema, step)
-            step += 1
-            # the monitor's train loss: rank 0's share, scaled to the whole batch
-            yield float(total.detach()) * world.size, count
+    """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
+    return TorchTrainer(trainee, batches, cfg, rng).steps(lr_box)

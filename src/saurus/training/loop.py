@@ -6,7 +6,8 @@ recipe (per-name SGD, or min-char-rnn's Adagrad). Both stop after a number of st
 epochs or seconds, or early when the validation loss stops improving, and Ctrl-C
 returns the best model so far (the weights of the moment included), marked as
 interrupted. A time budget counts from the call, data preparation and the final
-evaluation included.
+evaluation included. The engine and the transformer save their whole training state beside
+the model at every checkpoint, and `resume` continues a run from it exactly (resume.py).
 """
 
 from __future__ import annotations
@@ -22,17 +23,29 @@ from typing import Any
 import numpy as np
 
 from saurus.classic import ClassicRNN
-from saurus.data.batches import LineBatches, StreamBatches
-from saurus.data.corpus import Corpus, LinesCorpus, make_corpus, read_text
-from saurus.engine.layers import CELLS
+from saurus.data.batches import Cursor, LineBatches, StreamBatches
+from saurus.data.corpus import Corpus, LinesCorpus, StreamCorpus, make_corpus, read_text
+from saurus.data.stream_file import MappedText, map_text
+from saurus.data.vocab import Vocab
+from saurus.engine.layers import CELLS, State
 from saurus.engine.model import DTYPES, CharModel, param_shapes
 from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
 from saurus.errors import OptionError
 from saurus.generation.evaluation import LossReport
 from saurus.generation.novelty import name_hashes
 from saurus.training.config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
+from saurus.training.interrupts import step_signals
 from saurus.training.memory import check_fits, classic_bytes, engine_bytes
 from saurus.training.monitor import Monitor, Progress
+from saurus.training.resume import (
+    SavedRun,
+    StateSaver,
+    check_state_output,
+    fingerprint,
+    load_run,
+    resumable,
+    state_path_for,
+)
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
 
@@ -112,6 +125,7 @@ class Run:
     total_steps: int | None
     every: int
     stopped_by: str = "steps"
+    first_step: int = 0  # steps done before this call: a resumed run's
 
     def progress(self, step: int) -> float:
         """Fraction of the run done: by steps (or epochs) and by time, whichever is further.
@@ -122,10 +136,18 @@ class Run:
             done = max(done, spent / self.cfg.time_budget)
         return done
 
-    def drive(self, steps: Iterator[tuple[float, int]], schedule: Schedule, lr_box: list[float]) -> None:
-        """Pull steps until a stopping rule fires; `lr_box[0]` is set to the next step's lr."""
-        lr_box[0] = schedule(0.0)
-        for step, (nats, chars) in enumerate(steps, start=1):
+    def drive(
+        self,
+        steps: Iterator[tuple[float, int]],
+        schedule: Schedule,
+        lr_box: list[float],
+        boundary: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Pull steps until a stopping rule fires; `lr_box[0]` is set to the next step's lr.
+        `boundary` is called after each step is wholly done (its evaluation included), where
+        a pending interrupt may stop the run with a state that resumes exactly."""
+        lr_box[0] = schedule(self.progress(self.first_step) if self.first_step else 0.0)
+        for step, (nats, chars) in enumerate(steps, start=self.first_step + 1):
             self.monitor.add(nats, chars)
             done = self.progress(step)
             finished = done >= 1.0
@@ -146,6 +168,87 @@ class Run:
             if not evaluate:
                 self.monitor.tick(self.total_steps, lr_box[0], step / self.steps_per_epoch)
             lr_box[0] = schedule(done)
+            boundary()
+
+    def check_unfinished(self) -> None:
+        """A resumed run must have steps left under its limits."""
+        if self.total_steps is not None and self.first_step >= self.total_steps:
+            raise OptionError(
+                f"--resume: the run has done {self.first_step} steps, all that its limits allow "
+                f"({self.total_steps}); give a larger --iterations or --epochs to continue"
+            )
+        budget = self.cfg.time_budget
+        if budget is not None and self.monitor.elapsed >= budget:
+            raise OptionError(
+                f"--resume: the run has spent {self.monitor.elapsed:.1f} s of its --time-budget "
+                f"({budget:g} s); give a larger one to continue"
+            )
+
+
+class EngineTrainer:
+    """The NumPy engine's steps, and what they carry from one to the next: the optimizer,
+    the position in the data (whose generator also draws the dropout masks) and the state
+    carried between consecutive stream batches; `snapshot` and `restore` save and put
+    them back exactly (see resume.py)."""
+
+    def __init__(
+        self,
+        model: CharModel,
+        batches: LineBatches | StreamBatches,
+        cfg: TrainConfig,
+        rng: np.random.Generator,
+    ) -> None:
+        self.model, self.clip = model, cfg.clip
+        self.optimizer = Optimizer(cfg.optimizer or "adam", weight_decay=cfg.weight_decay)
+        self.cursor = Cursor(batches, rng)
+        self.dropout_rng = rng if model.dropout > 0 else None
+        self.carry: list[State] | None = None
+
+    def steps(self, lr_box: list[float]) -> Iterator[tuple[float, int]]:
+        """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
+        model = self.model
+        for batch in self.cursor:
+            if batch.fresh or self.carry is None:
+                self.carry = model.zero_state(batch.inputs.shape[1])
+            loss, count, self.carry, fwd = model.loss(
+                batch.inputs, batch.targets, batch.mask, self.carry, self.dropout_rng
+            )
+            grads, _ = model.backward(fwd, batch.targets, batch.mask)
+            if self.clip:
+                clip_global_norm(grads, self.clip)
+            self.optimizer.step(model.params, grads, lr_box[0])
+            yield loss * count, count
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The state between two steps: JSON and named arrays."""
+        arrays = {f"current-{k}": w.copy() for k, w in self.model.params.items()}
+        arrays.update({f"opt-{k}": a for k, a in self.optimizer.state_arrays().items()})
+        for layer, parts in enumerate(self.carry or []):
+            arrays.update({f"carry-{layer}-{j}": part.copy() for j, part in enumerate(parts)})
+        meta = {
+            "position": self.cursor.position(),
+            "optimizer_steps": self.optimizer.steps,
+            "carry": None if self.carry is None else [len(parts) for parts in self.carry],
+        }
+        return meta, arrays
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Continue from a `snapshot()`."""
+        params = self.model.params
+        for name, w in params.items():
+            saved = arrays[f"current-{name}"]
+            if saved.shape != w.shape:
+                raise ValueError(f"the weight {name} has another shape")
+            w[...] = saved
+        slots = {k[len("opt-") :]: a for k, a in arrays.items() if k.startswith("opt-")}
+        self.optimizer.load_state(int(meta["optimizer_steps"]), slots, params)
+        self.cursor.restore(meta["position"])
+        self.carry = None
+        if meta["carry"] is not None:
+            self.carry = [
+                tuple(arrays[f"carry-{layer}-{j}"].astype(self.model.dtype) for j in range(count))
+                for layer, count in enumerate(meta["carry"])
+            ]
 
 
 def engine_steps(
@@ -156,33 +259,17 @@ def engine_steps(
     lr_box: list[float],
 ) -> Iterator[tuple[float, int]]:
     """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
-    optimizer = Optimizer(cfg.optimizer or "adam", weight_decay=cfg.weight_decay)
-    dropout_rng = rng if model.dropout > 0 else None
-    state = None
-    while True:
-        for batch in batches.epoch(rng):
-            B = batch.inputs.shape[1]
-            if batch.fresh or state is None:
-                state = model.zero_state(B)
-            loss, count, state, fwd = model.loss(batch.inputs, batch.targets, batch.mask, state, dropout_rng)
-            grads, _ = model.backward(fwd, batch.targets, batch.mask)
-            if cfg.clip:
-                clip_global_norm(grads, cfg.clip)
-            optimizer.step(model.params, grads, lr_box[0])
-            yield loss * count, count
+    return EngineTrainer(model, batches, cfg, rng).steps(lr_box)
 
 
-def follow_leader(
-    model: Any, steps: Iterator[tuple[float, int]], cfg: TrainConfig, train: Corpus
-) -> TrainResult:
+def follow_leader(model: Any, steps: Iterator[tuple[float, int]], cfg: TrainConfig) -> int:
     """A rank other than 0 of a torchrun launch: train in step with rank 0 until it stops
-    the run; rank 0 evaluates, logs and saves."""
+    the run; rank 0 evaluates, logs and saves. Returns the steps taken."""
     from saurus.torch_engine.distributed import finish
 
     count = sum(1 for _ in steps)
     finish(model.world, model.module, steps)
-    n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
-    return TrainResult(model.as_numpy(), cfg, n_train, None, count, 0.0, stopped_by="rank 0")
+    return count
 
 
 def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
@@ -219,7 +306,7 @@ def build_engine(
 ) -> tuple[CharModel, LineBatches | StreamBatches]:
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
-    counts = np.bincount(np.concatenate(encoded), minlength=vocab.size)
+    counts = unigram_counts(train, encoded, vocab)
     if isinstance(corpus, LinesCorpus):
         counts[vocab.eos_id] += len(encoded)  # every name ends with the end token
     assert cfg.hidden and cfg.layers and cfg.batch_size
@@ -289,58 +376,40 @@ def train_text(
     *,
     val_text: str | None = None,
     file_meta: dict[str, Any] | None = None,
+    resume: str | Path | None = None,
 ) -> TrainResult:
     """Train on `text`; the vocabulary covers the whole text, so the validation split never
     holds an unknown character. With `checkpoint`, the best model so far is saved there
-    (atomically) at every evaluation; with `log`, every evaluation is a JSON line there.
-    A time budget counts from `started` (a time.perf_counter() value; default: now).
-    `val_text` validates instead of a split of `text` (the vocabulary covers both), and
-    `file_meta` goes into every model file written (e.g. what the characters stand for)."""
+    (atomically) at every evaluation, and the training state beside it (resume.py); with
+    `log`, every evaluation is a JSON line there. A time budget counts from `started` (a
+    time.perf_counter() value; default: now). `val_text` validates instead of a split of
+    `text` (the vocabulary covers both), and `file_meta` goes into every model file written
+    (e.g. what the characters stand for). `resume` (a model file) continues the run that
+    wrote it, on the same data: `config`'s limits count the whole run (see resume.py for
+    which options may change)."""
     started = time.perf_counter() if started is None else started
+    saved = None if resume is None else load_run(resume)
+    if saved is not None:
+        config = saved.config_for(config)
     config.resolved()  # check the options before reading the data
-    start = None if config.init_from is None else load_start(config.init_from)
+    start = None if config.init_from is None or saved is not None else load_start(config.init_from)
     if start is not None:
         config = replace(config, **architecture_of(start, config))
-    if val_text is None:
-        corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
-        train, val = split_corpus(corpus, config)
-    else:
-        corpus = make_corpus(text + val_text, config.mode, lowercase=config.lowercase)
-        train = make_corpus(text, config.mode, lowercase=config.lowercase)
-        val = make_corpus(val_text, config.mode, lowercase=config.lowercase)
+    corpus, train, val = prepare_data(text, val_text, config)
     cfg = config.resolved(train.num_chars())
     check_memory(cfg, corpus, train)
-    assert cfg.lr is not None
-    rng = np.random.default_rng(cfg.seed)
-    lr_box = [cfg.lr]
-    model: Any
-    if cfg.family == "classic":
-        model, steps, per_epoch = build_classic(cfg, corpus, train)
-        schedule = Schedule(cfg.lr, "constant")
-    else:
-        if cfg.uses_torch:
-            from saurus.torch_engine.train import build_torch, torch_steps
-
-            model, batches = build_torch(cfg, corpus, train, name_hashes(corpus.lines()), start)
-            steps = torch_steps(model, batches, cfg, rng, lr_box)
-        else:
-            model, batches = build_engine(cfg, corpus, train, start)
-            steps = engine_steps(model, batches, cfg, rng, lr_box)
-        per_epoch = len(batches)
-        schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
-    total = cfg.iterations
-    if cfg.epochs is not None:
-        by_epochs = max(1, math.ceil(cfg.epochs * per_epoch))
-        total = by_epochs if total is None else min(total, by_epochs)
-    every = cfg.eval_every or (
-        max(1, (total or per_epoch) // 10)
-        if cfg.family == "classic"
-        else min(per_epoch, EVALS_PER_EPOCH_MAX_STEPS)
-    )
+    saves_state = checkpoint is not None and resumable(cfg)
+    data = fingerprint(corpus, train, val) if saves_state or saved is not None else {}
+    if saved is not None:
+        saved.check_data(data)
+    if saves_state:
+        assert checkpoint is not None
+        check_state_output(checkpoint)
+    setup = build_run(cfg, corpus, train, start)
     monitor = Monitor(
-        model,
+        setup.model,
         val,
-        lr=cfg.lr,
+        lr=setup.schedule.lr,
         patience=cfg.patience or 0,
         checkpoint=checkpoint,
         log=log,
@@ -348,40 +417,24 @@ def train_text(
         started=started,
         file_meta=file_meta,
     )
-    run = Run(cfg, monitor, per_epoch, total, every)
-    interrupted = False
-    world = getattr(model, "world", None)
-    guard: Any = contextlib.nullcontext()
-    if world is not None:
-        from saurus.torch_engine.distributed import step_boundary_interrupts
-
-        guard = step_boundary_interrupts(world, model.interrupts)
-    with guard:
-        if world is not None and not world.leader:
-            return follow_leader(model, steps, cfg, train)
-        # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            try:
-                run.drive(steps, schedule, lr_box)
-            except KeyboardInterrupt:
-                interrupted, run.stopped_by = True, "interrupted"
-                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
-                    monitor.consider_current()
-        seconds = monitor.elapsed
-        ranks_agree = None
-        if world is not None and world.active:
-            from saurus.torch_engine.distributed import finish
-
-            ranks_agree = finish(world, model.module, steps)
+    if saves_state and setup.trainer is not None:
+        assert checkpoint is not None
+        monitor.saver = StateSaver(state_path_for(checkpoint), setup.trainer, cfg, data)
+    run = Run(cfg, monitor, setup.per_epoch, total_steps(cfg, setup.per_epoch), setup.every)
+    if saved is not None:
+        continue_saved(saved, setup, monitor, run)
+    seconds, ranks_agree, interrupted = drive_run(run, setup)
+    if interrupted:
+        run.stopped_by = "interrupted"
     monitor.restore_best()
     model = monitor.numpy_model()
-    val_report = monitor.best
+    world = getattr(setup.model, "world", None)
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
     return TrainResult(
         model,
         cfg,
         n_train,
-        val_report,
+        monitor.best,
         monitor.steps,
         seconds,
         interrupted,
@@ -393,6 +446,121 @@ def train_text(
     )
 
 
+def prepare_data(
+    text: str, val_text: str | None, config: TrainConfig
+) -> tuple[Corpus, Corpus, Corpus | None]:
+    """The whole corpus (whose vocabulary the model gets), the training and validation parts."""
+    if val_text is None:
+        corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
+        train, val = split_corpus(corpus, config)
+        return corpus, train, val
+    joined = text if text.endswith("\n") or not text else text + "\n"  # keep the last line whole
+    corpus = make_corpus(joined + val_text, config.mode, lowercase=config.lowercase)
+    train = make_corpus(text, config.mode, lowercase=config.lowercase)
+    val = make_corpus(val_text, config.mode, lowercase=config.lowercase)
+    return corpus, train, val
+
+
+@dataclass
+class Setup:
+    """A run ready to start: the model, its steps, its trainer (None: classic) and rhythm."""
+
+    model: Any
+    steps: Iterator[tuple[float, int]]
+    trainer: Any
+    schedule: Schedule
+    lr_box: list[float]
+    per_epoch: int
+    every: int
+    cfg: TrainConfig
+
+
+def build_run(cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None) -> Setup:
+    """The model and the trainer whose steps train it, for either family and engine."""
+    assert cfg.lr is not None
+    rng = np.random.default_rng(cfg.seed)
+    lr_box = [cfg.lr]
+    trainer: Any = None
+    if cfg.family == "classic":
+        model, steps, per_epoch = build_classic(cfg, corpus, train)
+        schedule = Schedule(cfg.lr, "constant")
+    else:
+        if cfg.uses_torch:
+            from saurus.torch_engine.train import TorchTrainer, build_torch
+
+            model, batches = build_torch(cfg, corpus, train, name_hashes(corpus.lines()), start)
+            trainer = TorchTrainer(model, batches, cfg, rng)
+        else:
+            model, batches = build_engine(cfg, corpus, train, start)
+            trainer = EngineTrainer(model, batches, cfg, rng)
+        steps = trainer.steps(lr_box)
+        per_epoch = len(batches)
+        schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
+    total = total_steps(cfg, per_epoch)
+    every = cfg.eval_every or (
+        max(1, (total or per_epoch) // 10)
+        if cfg.family == "classic"
+        else min(per_epoch, EVALS_PER_EPOCH_MAX_STEPS)
+    )
+    return Setup(model, steps, trainer, schedule, lr_box, per_epoch, every, cfg)
+
+
+def total_steps(cfg: TrainConfig, per_epoch: int) -> int | None:
+    """The step limit: --iterations, or --epochs in steps, whichever is fewer (None: time only)."""
+    total = cfg.iterations
+    if cfg.epochs is not None:
+        by_epochs = max(1, math.ceil(cfg.epochs * per_epoch))
+        total = by_epochs if total is None else min(total, by_epochs)
+    return total
+
+
+def continue_saved(saved: SavedRun, setup: Setup, monitor: Monitor, run: Run) -> None:
+    """Put a resumed run back where it stopped, rewrite its model file from the saved best
+    (a crash may have left it behind the state), and check it has steps left."""
+    if setup.trainer is None:
+        raise OptionError("--resume applies to engine and transformer models, not the classic one")
+    saved.restore(setup.trainer, monitor)
+    run.first_step = monitor.steps
+    run.check_unfinished()
+    monitor.save_model()
+
+
+def drive_run(run: Run, setup: Setup) -> tuple[float, bool | None, bool]:
+    """Train until a stopping rule or an interrupt; (seconds, ranks agree, interrupted).
+
+    In one process Ctrl-C and SIGTERM wait for the end of the step (interrupts.py): there
+    the training state is saved, so that the run resumes exactly, before the weights of the
+    moment are considered. Under torchrun distributed.py holds them for rank 0 instead."""
+    monitor, world = run.monitor, getattr(setup.model, "world", None)
+    guard: Any = contextlib.nullcontext()
+    if world is not None and world.active:
+        from saurus.torch_engine.distributed import step_boundary_interrupts
+
+        guard = step_boundary_interrupts(world, setup.model.interrupts)
+    interrupted, ranks_agree = False, None
+    with guard, step_signals(active=world is None or not world.active) as signals:
+        if world is not None and not world.leader:
+            monitor.steps = follow_leader(setup.model, setup.steps, setup.cfg)
+            run.stopped_by = "rank 0"
+            return 0.0, None, False
+        # a diverging run overflows and takes log(0); the monitor reports it, numpy need not
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            try:
+                run.drive(setup.steps, setup.schedule, setup.lr_box, signals.deliver)
+            except KeyboardInterrupt:
+                interrupted = True
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: keep the best so far
+                    if signals.at_boundary:
+                        monitor.save_checkpoint()
+                    monitor.consider_current()
+        seconds = monitor.elapsed
+        if world is not None and world.active:
+            from saurus.torch_engine.distributed import finish
+
+            ranks_agree = finish(world, setup.model.module, setup.steps)
+    return seconds, ranks_agree, interrupted
+
+
 def train_file(
     path: str | Path,
     config: TrainConfig,
@@ -400,8 +568,11 @@ def train_file(
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
 ) -> TrainResult:
+    """Train on the UTF-8 file `path`. In stream mode it is read in bounded memory (see
+    `training_text`), so a file of gigabytes trains in the memory its model needs."""
     started = time.perf_counter()
-    return train_text(read_text(path), config, on_progress, checkpoint, log, started)
+    config.resolved()  # check the options before reading the data
+    return train_text(training_text(path, config), config, on_progress, checkpoint, log, started)  # type: ignore[arg-type]
 
 
 def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
@@ -441,3 +612,22 @@ def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
     what = f"training the {cfg.model} model ({cfg.layers or 1} x {cfg.hidden} units)"
     window = "--context" if cfg.family == "transformer" else "--seq-len"
     check_fits(needed, what, f"choose a smaller --hidden, --layers, --batch-size or {window}")
+
+
+def training_text(path: str | Path, config: TrainConfig) -> str | MappedText:
+    """The text of the file `path` as `config` trains on it: in stream mode a MappedText, read
+    in two streaming passes and kept as memory-mapped ids (saurus.data.stream_file), except
+    for the classic model, whose recipe holds the text as a list; else the str of read_text."""
+    if config.mode == "stream" and config.family != "classic":
+        return map_text(path, lowercase=config.lowercase)
+    return read_text(path)
+
+
+def unigram_counts(train: Corpus, encoded: list[np.ndarray], vocab: Vocab) -> np.ndarray:
+    """How often each character of `vocab` occurs in `encoded`, the ids of `train`; a
+    MappedText knows its counts from the pass that read it (counting its ids again would
+    make every page of its map resident)."""
+    text = train.text if isinstance(train, StreamCorpus) else None
+    if isinstance(text, MappedText) and vocab == text.file_vocab:
+        return text.counts()
+    return np.bincount(np.concatenate(encoded), minlength=vocab.size)

@@ -3,14 +3,16 @@ checkpoints and the JSON-lines log.
 
 At every evaluation the validation loss is measured; when it improves, the weights are
 copied aside and (with a checkpoint path) saved atomically, so the file on disk always
-holds the best model so far and a crash loses at most one evaluation interval. Between
-evaluations a progress tick (train loss and speed only) goes out every TICK_SECONDS, so
-the first sign of life comes within a second or two. On an interrupt the weights of the
-moment are evaluated once more and kept if they beat the best.
+holds the best model so far and a crash loses at most one evaluation interval. With a
+`saver` (resume.py) every evaluation also checkpoints the whole training state, before the
+model file. Between evaluations a progress tick (train loss and speed only) goes out every
+TICK_SECONDS, so the first sign of life comes within a second or two. On an interrupt the
+weights of the moment are evaluated once more and kept if they beat the best.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -47,6 +49,23 @@ def copy_of(weights: Any) -> Any:
     return weights.copy() if isinstance(weights, np.ndarray) else weights.clone()
 
 
+def as_array(weights: Any) -> np.ndarray:
+    """A NumPy copy of one weight array (a torch tensor is brought to the CPU)."""
+    if isinstance(weights, np.ndarray):
+        return weights.copy()
+    return np.array(weights.detach().cpu().numpy(), copy=True)
+
+
+def assign(target: Any, values: np.ndarray) -> None:
+    """Write `values` into the weight array `target` (NumPy or torch) in place."""
+    if isinstance(target, np.ndarray):
+        target[...] = values
+        return
+    import torch  # a torch tensor: torch is loaded already
+
+    target.copy_(torch.from_numpy(np.ascontiguousarray(values)))
+
+
 class Monitor:
     def __init__(
         self,
@@ -76,6 +95,10 @@ class Monitor:
         self.last_shown = self.last
         self.eval_seconds: float | None = None  # how long the last evaluation took
         self.steps = 0
+        self.saver: Callable[[Monitor], None] | None = None  # checkpoints the training state
+        self.saved_step: int | None = None  # the step of the last state checkpoint
+        self.model_stale = False  # the best weights changed since the model file was written
+        self.evaluated_step: int | None = None  # the step of the last evaluation
 
     def add(self, nats: float, chars: int) -> None:
         """Count one training step: `nats` summed over its `chars` predicted characters."""
@@ -114,20 +137,47 @@ class Monitor:
 
     def consider_current(self) -> None:
         """After an interrupt: evaluate the weights of the moment once, and keep them if they
-        beat the best so far (without a validation split the latest weights are kept)."""
-        if self.steps == self.best_step or not self.model.is_finite():
+        beat the best so far (without a validation split the latest weights are kept), in
+        the model file too. The saved training state is left as it was: a resumed run goes
+        on as if it had not stopped."""
+        if self.steps in (self.best_step, self.evaluated_step) or not self.model.is_finite():
             return
         val = None if self.val is None else self.validation_loss()
         if val is None or self.best is None or val.nats < self.best.nats:
             self.keep(val)
+            self.save_model()
 
     def keep(self, val: LossReport | None) -> None:
-        """The current weights are the best so far: copy them aside and checkpoint them."""
+        """The current weights are the best so far: copy them aside (the model file gets
+        them at the next `save_checkpoint`)."""
         self.best, self.best_step, self.evals_since_best = val, self.steps, 0
         self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
-        if self.checkpoint is not None:
-            extra = {**self.file_meta, "training": {"iterations": self.steps, "complete": False}}
+        self.model_stale = True
+
+    def save_checkpoint(self) -> None:
+        """Save the training state (with a `saver`), then the model file if the best weights
+        changed. In that order a crash between the two leaves the model one best behind the
+        state, which --resume puts right; never a state behind its model."""
+        if self.saver is not None and self.saved_step != self.steps:
+            self.saver(self)
+            self.saved_step = self.steps
+        if self.model_stale:
+            self.save_model()
+
+    def save_model(self) -> None:
+        """Write the best weights so far to the model file (the current weights are set
+        aside meanwhile and put back)."""
+        self.model_stale = False
+        if self.checkpoint is None or self.best_params is None:
+            return
+        current = {k: copy_of(w) for k, w in self.model.params.items()}
+        self.restore_best()
+        try:
+            extra = {**self.file_meta, "training": {"iterations": self.best_step, "complete": False}}
             save(self.numpy_model(), self.checkpoint, extra=extra)
+        finally:
+            for k, w in current.items():
+                self.model.params[k][...] = w
 
     def report(self, iterations: int | None, lr: float, epoch: float) -> bool:
         """Evaluate, keep the best, checkpoint, log; True when patience has run out."""
@@ -142,6 +192,7 @@ class Monitor:
         speed = self.window_chars / max(now - self.last, 1e-9)
         val = None if self.val is None else self.validation_loss()
         self.eval_seconds = time.perf_counter() - now
+        self.evaluated_step = self.steps
         improved = val is not None and (self.best is None or val.nats < self.best.nats)
         if val is None or improved:
             self.keep(val)
@@ -163,9 +214,10 @@ class Monitor:
             with self.log_path.open("a" if self.log_started else "w", encoding="utf-8") as f:
                 self.log_started = True
                 f.write(json.dumps({**asdict(progress), "best": improved or val is None}) + "\n")
+        self.window_nats, self.window_chars = 0.0, 0
+        self.save_checkpoint()
         if self.on_progress is not None:
             self.on_progress(progress)
-        self.window_nats, self.window_chars = 0.0, 0
         self.last = self.last_shown = time.perf_counter()  # evaluation time is not training time
         return self.patience > 0 and self.evals_since_best >= self.patience
 
@@ -186,3 +238,63 @@ class Monitor:
         if self.best_params is not None:
             for k, w in self.best_params.items():
                 self.model.params[k][...] = w
+
+    # --- the run's record, for resume.py ---
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What the monitor carries from step to step, as JSON and named arrays (best-*)."""
+        best = None if self.best is None else {"total_nats": self.best.total_nats, "chars": self.best.chars}
+        meta = {
+            "step": self.steps,
+            "seconds": self.elapsed,
+            "best": best,
+            "best_step": self.best_step,
+            "has_best": self.best_params is not None,
+            "evals_since_best": self.evals_since_best,
+            "window": [self.window_nats, self.window_chars],
+            "history": [asdict(p) for p in self.history],
+            "log": self.log_record(),
+        }
+        arrays = {f"best-{k}": as_array(w) for k, w in (self.best_params or {}).items()}
+        return meta, arrays
+
+    def log_record(self) -> dict[str, Any] | None:
+        """The log's path and length now, so that a resumed run cuts what came after."""
+        if self.log_path is None or not self.log_started:
+            return None
+        try:
+            return {"path": str(self.log_path.resolve()), "bytes": self.log_path.stat().st_size}
+        except OSError:
+            return None
+
+    def load_state(self, meta: dict[str, Any], best: dict[str, np.ndarray]) -> None:
+        """Continue the record `state()` saved; the time spent counts on from where it was."""
+        self.steps = self.saved_step = int(meta["step"])
+        self.start = self.start - float(meta["seconds"])
+        saved_best = meta["best"]
+        self.best = (
+            None
+            if saved_best is None
+            else LossReport(float(saved_best["total_nats"]), int(saved_best["chars"]))
+        )
+        self.best_step, self.evals_since_best = int(meta["best_step"]), int(meta["evals_since_best"])
+        self.window_nats, self.window_chars = float(meta["window"][0]), int(meta["window"][1])
+        self.history = [Progress(**p) for p in meta["history"]]
+        self.best_params = None
+        if meta["has_best"]:
+            self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
+            for k, w in self.best_params.items():
+                assign(w, best[k])
+        self.continue_log(meta["log"])
+
+    def continue_log(self, record: dict[str, Any] | None) -> None:
+        """Append to the run's log, cut back to its length at the checkpoint (a crash may
+        have left evaluations that the resumed run makes again)."""
+        if self.log_path is None or record is None:
+            return
+        if str(self.log_path.resolve()) != record["path"]:
+            return
+        self.log_started = True
+        with contextlib.suppress(FileNotFoundError), self.log_path.open("r+b") as f:
+            if f.seek(0, 2) > int(record["bytes"]):
+                f.truncate(int(record["bytes"]))

@@ -1,0 +1,121 @@
+"""Generation and scoring with the names people know from Hugging Face's `generate`.
+
+    model = saurus.load("dinos.saurus")          # or a pretrained name: saurus.load("dinos")
+    model.generate(prompt="tyr", max_new_tokens=20, temperature=0.8, num_return_sequences=5, seed=0)
+    model.score(["tyrannosaurus", "xqzvw"])      # nats, bits per character and perplexity each
+
+A token is a character. `temperature=0` means greedy. Each returned text is the prompt
+followed by what was drawn, as Hugging Face's text-generation pipeline returns it
+(`return_full_text`). A lines model draws names: a text ends at the end token, or after
+`max_new_tokens` characters. A stream model draws `max_new_tokens` characters. `stop`
+strings end a text where the first of them begins (it is left out, as OpenAI's API does);
+the command line, the web server and this API share these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from saurus.errors import OptionError
+from saurus.generation.evaluation import LossReport, score_strings
+from saurus.generation.sampling import MAX_COUNT, generate_lines, generate_texts, is_real, is_whole
+from saurus.protocol import SequenceModel
+
+MAX_STOP_STRINGS = 16
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated text: the prompt and what followed it, and why it ended."""
+
+    text: str  # the continuation only
+    finish_reason: str  # "stop" (the end token or a stop string) or "length"
+
+
+@dataclass(frozen=True)
+class Score:
+    text: str
+    nats: float  # mean -log p per character
+    bits: float
+    perplexity: float
+    chars: int
+
+
+def check_stop(stop: str | Sequence[str] | None) -> list[str]:
+    """The stop strings as a list: each non-empty, at most MAX_STOP_STRINGS of them."""
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if len(stops) > MAX_STOP_STRINGS or not all(isinstance(s, str) and s for s in stops):
+        raise OptionError(f"stop must be at most {MAX_STOP_STRINGS} non-empty strings")
+    return stops
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to where the first stop string begins, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def complete(
+    model: SequenceModel,
+    prompt: str = "",
+    *,
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    num_return_sequences: int = 1,
+    stop: str | Sequence[str] | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> list[Completion]:
+    """The continuations of `prompt`, with their finish reasons (see the module docstring).
+    `seed` may be a Generator, which is drawn from (a session that goes on drawing)."""
+    if not is_real(temperature) or temperature < 0:
+        raise OptionError(f"temperature must be 0 (greedy) or more, got {temperature}")
+    if not is_whole(max_new_tokens) or not 1 <= max_new_tokens <= MAX_COUNT:
+        raise OptionError(f"max_new_tokens must be a whole number, 1 or more, got {max_new_tokens}")
+    stops = check_stop(stop)
+    greedy = temperature == 0
+    how = {"temperature": 1.0 if greedy else float(temperature), "top_k": top_k, "top_p": top_p}
+    rng = np.random.default_rng(seed)
+    if model.mode == "lines":
+        names = generate_lines(
+            model,
+            num_return_sequences,
+            rng,
+            prefix=prompt,
+            max_len=len(prompt) + max_new_tokens,
+            greedy=greedy,
+            **how,
+        )
+        tails = [name[len(prompt) :] for name in names]
+        ended = [len(t) < max_new_tokens for t in tails]
+    else:
+        texts = generate_texts(
+            model, num_return_sequences, max_new_tokens, rng, prefix=prompt, greedy=greedy, **how
+        )
+        tails, ended = [t[len(prompt) :] for t in texts], [False] * len(texts)
+    out = []
+    for tail, natural_end in zip(tails, ended, strict=True):
+        text, stopped = cut_at_stop(tail, stops)
+        out.append(Completion(text, "stop" if stopped or natural_end else "length"))
+    return out
+
+
+def generate(model: SequenceModel, prompt: str = "", **options: object) -> list[str]:
+    """`complete`'s texts, each with its prompt in front (`options` as for complete)."""
+    return [prompt + c.text for c in complete(model, prompt, **options)]  # type: ignore[arg-type]
+
+
+def score(model: SequenceModel, texts: str | Sequence[str]) -> list[Score]:
+    """How likely each text is: nats, bits per character and perplexity (see score_strings)."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    return [as_score(t, r) for t, r in zip(texts, score_strings(model, texts), strict=True)]
+
+
+def as_score(text: str, report: LossReport) -> Score:
+    return Score(text, report.nats, report.bits, report.perplexity, report.chars)

@@ -1,0 +1,234 @@
+"""One batch of names, drawn together over a tree of shared prefixes.
+
+Every row of a batch starts at the root (START and the prefix). At each step each live row
+draws a character from its node's distribution; rows that drew the end token are done,
+and the others move to the child (node, character), one child per distinct pair, so the
+model runs once per distinct prefix: the first steps of a big batch cost a few columns,
+not a row each. Finished rows leave the batch at once; the rows are kept sorted by node.
+The names are put together at the end in one go: the code points of all names, each
+followed by "\\n", in one array decoded as UTF-32.
+
+Rules, applied per node before the draw:
+
+- A name has at least one character: with an empty prefix the end token is masked (logit
+  -inf) at the first step, before T, top-k, top-p or greedy see the logits; after a
+  prefix the end token may come at once.
+- A name ends at the end token or at max_len characters, prefix included.
+
+With a Fence (novel names), no name is completed twice nor as a training name, by
+construction. A name is completed only by drawing the end token, or by drawing its
+max_len-th character, so before each draw
+
+- the end token is masked at every node whose text (its chain hash) is forbidden,
+- at the last step (the max_len-th character) every character c whose text + c is
+  forbidden is masked, and
+- every character c whose text + c is a dead prefix (below) is masked,
+
+and the rest is renormalised (softmax over what is left, then T, top-k, top-p). A node
+left with no choice (its own name is taken and every way on is masked) is dead: no new
+name of at most max_len characters starts with its text. Its rows give no name this time,
+and the fence remembers it, so the step before masks the way into it from then on, and
+so on up the tree (the root dead means the model has no new name left). Rows that
+complete the same new name at the same step: the first row (in batch order) takes it,
+the others draw again with it masked too, until every completion is distinct (without
+top-k / top-p this equals drawing the rows one after another). So each row of a batch
+gives a distinct new name unless it walked into a prefix found dead on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from saurus.data.vocab import Vocab
+from saurus.generation.decoding import Decoding, choose
+from saurus.generation.novelty import Fence, chain_of, chain_step, contains
+from saurus.generation.steppers import Stepper, stepper_for
+from saurus.protocol import SequenceModel
+
+
+def code_points(vocab: Vocab) -> np.ndarray:
+    """The code point of each id, as uint32."""
+    return np.array([ord(c) for c in vocab.chars], dtype=np.uint32)
+
+
+def draw_names(
+    model: SequenceModel,
+    batch: int,
+    rng: np.random.Generator,
+    how: Decoding,
+    prefix_ids: np.ndarray,
+    max_len: int,
+    fence: Fence | None = None,
+    stepper: Stepper | None = None,
+) -> list[str]:
+    """Up to `batch` names (all of them without a fence), in row order; see the module."""
+    stepper = stepper_for(model) if stepper is None else stepper
+    return NameBatch(model, stepper, how, rng, prefix_ids, max_len, fence).draw(batch)
+
+
+@dataclass
+class NameBatch:
+    """Draws batches of names with one model, decoding, prefix, length limit and fence."""
+
+    model: SequenceModel
+    stepper: Stepper
+    how: Decoding
+    rng: np.random.Generator
+    prefix_ids: np.ndarray
+    max_len: int
+    fence: Fence | None = None
+
+    def __post_init__(self) -> None:
+        eos = self.model.vocab.eos_id
+        assert eos is not None, "names come from a lines model"
+        self.eos, self.V, self.codes = eos, self.model.vocab.size, code_points(self.model.vocab)
+
+    def draw(self, batch: int) -> list[str]:
+        """`batch` rows from the root, each to its end token or max_len; their names, in row
+        order, less the rows that were dropped (with a fence only)."""
+        nodes = self.stepper.root(self.prefix_ids, batch)
+        node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
+        rows = np.arange(batch)  # each live row's place in the batch
+        hashes = np.array([chain_of(self.codes[self.prefix_ids])])  # each node's text, hashed
+        dropped = np.zeros(batch, dtype=bool)
+        written: list[tuple[np.ndarray, np.ndarray]] = []  # per step: rows, what they drew
+        room = self.max_len - len(self.prefix_ids)
+        for t in range(room):
+            ids, lost = self.choose(nodes.logits, node_of, hashes, t == 0, t == room - 1)
+            dropped[rows[lost]] = True
+            going = (ids != self.eos) & ~lost
+            written.append((rows[going], ids[going]))
+            rows, node_of, ids = rows[going], node_of[going], ids[going]
+            if t == room - 1 or len(rows) == 0:
+                break
+            order, parent, ids, node_of = self.regroup(node_of, ids)
+            rows = rows[order]
+            nodes = self.stepper.children(nodes, parent, ids)
+            if self.fence is not None:
+                hashes = chain_step(hashes[parent], self.codes[ids])
+        names = assemble(self.codes, batch, self.prefix_ids, written)
+        return [name for name, gone in zip(names, dropped.tolist(), strict=True) if not gone]
+
+    def choose(
+        self, logits: np.ndarray, node_of: np.ndarray, hashes: np.ndarray, first: bool, last: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each live row's next id, and which rows are lost (no choice left, fence only)."""
+        if first and len(self.prefix_ids) == 0:  # no empty name
+            logits = logits.copy()
+            logits[self.eos] = -np.inf
+        if self.fence is None:
+            return choose(logits, node_of, self.how, self.rng), np.zeros(len(node_of), dtype=bool)
+        logits = fence_off(logits, hashes, self.fence, self.codes, self.eos, last)
+        return draw_fenced(
+            logits, node_of, hashes, self.fence, self.codes, self.eos, last, self.how, self.rng
+        )
+
+    def regroup(
+        self, node_of: np.ndarray, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' new order, the children to make (parent node, id) and each row's child.
+        Branching steppers get one child per distinct pair, and the rows are sorted by it
+        (so that a child per row is the identity, which drawing can skip); others a child
+        per row, in place."""
+        if not self.stepper.branching:
+            return np.arange(len(ids)), node_of, ids, np.arange(len(ids))
+        key = node_of * self.V + ids
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        new = np.empty(len(key), dtype=bool)
+        new[0], new[1:] = True, key[1:] != key[:-1]
+        pairs = key[new]
+        return order, pairs // self.V, pairs % self.V, np.cumsum(new) - 1
+
+
+def fence_off(
+    logits: np.ndarray, hashes: np.ndarray, fence: Fence, codes: np.ndarray, eos: int, last: bool
+) -> np.ndarray:
+    """The logits with every forbidden choice masked: the end token where the node's text
+    is taken; each c where text + c is a dead prefix; at the last step, each c where
+    text + c is taken."""
+    masked = None
+    taken = fence.forbidden(hashes)
+    if taken.any():
+        masked = logits.copy()
+        masked[eos, taken] = -np.inf
+    if last or len(fence.dead):
+        after = chain_step(hashes[None, :], codes[:, None])  # (V, k): the text of each child
+        shut = fence.is_dead(after)
+        if last:
+            shut |= fence.forbidden(after)
+        shut[eos] = False
+        if shut.any():
+            masked = logits.copy() if masked is None else masked
+            masked[shut] = -np.inf
+    return logits if masked is None else masked
+
+
+def draw_fenced(
+    logits: np.ndarray,
+    node_of: np.ndarray,
+    hashes: np.ndarray,
+    fence: Fence,
+    codes: np.ndarray,
+    eos: int,
+    last: bool,
+    how: Decoding,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's id, and which rows are lost: a node with every choice masked is dead
+    (the fence learns it, so no row enters it again) and its rows give no name.
+    Completions are given to the fence in row order; a row whose completion an earlier
+    row took draws again with it masked."""
+    stuck = np.isneginf(logits.max(axis=0))
+    if stuck.any():
+        fence.kill(hashes[stuck])
+        logits = np.where(stuck, 0.0, logits).astype(logits.dtype)
+    ids = choose(logits, node_of, how, rng)
+    lost = stuck[node_of]
+    done = np.flatnonzero(((ids == eos) | last) & ~lost)
+    keys = completions(hashes[node_of[done]], ids[done], codes, eos)
+    taken = np.zeros(0, dtype=np.uint64)  # the names this step gave, sorted
+    own = None  # the logits of rows drawing again, with their own masks
+    while len(done):
+        first = np.zeros(len(done), dtype=bool)
+        first[np.unique(keys, return_index=True)[1]] = True
+        clash = ~first | contains(taken, keys) | fence.forbidden(keys)
+        taken = np.union1d(taken, keys[~clash])
+        if not clash.any():
+            break
+        done = done[clash]
+        own = logits[:, node_of[done]] if own is None else own[:, clash]
+        own[ids[done], np.arange(len(done))] = -np.inf
+        gone = np.isneginf(own.max(axis=0))
+        fence.kill(hashes[node_of[done[gone]]])
+        lost[done[gone]] = True
+        done, own = done[~gone], own[:, ~gone]
+        ids[done] = choose(own, np.arange(len(done)), how, rng)
+        again = (ids[done] == eos) | last
+        done, own = done[again], own[:, again]
+        keys = completions(hashes[node_of[done]], ids[done], codes, eos)
+    fence.give(taken)
+    return ids, lost
+
+
+def completions(hashes: np.ndarray, ids: np.ndarray, codes: np.ndarray, eos: int) -> np.ndarray:
+    """The chain hash of the name each row completes: its node's text when it drew the end
+    token, else the text and the character drawn (the last step)."""
+    return np.where(ids == eos, hashes, chain_step(hashes, codes[ids]))
+
+
+def assemble(codes: np.ndarray, batch: int, prefix_ids: np.ndarray, written: list) -> list[str]:
+    """Every row's name: the prefix, then the characters it drew at steps 0, 1, ... (a row
+    draws at every step until it ends), built as one code-point array and decoded once."""
+    lengths = np.full(batch, len(prefix_ids), dtype=np.int64)
+    for rows, _ in written:
+        lengths[rows] += 1
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    flat = np.full(int(lengths.sum()) + batch, ord("\n"), dtype=np.uint32)
+    if len(prefix_ids):
+        flat[starts[:, None] + np.arange(len(prefix_ids))] = codes[prefix_ids]
+    for t, (rows, ids) in enumerate(written):
+        flat[starts[rows] + len(prefix_ids) + t] = codes[ids]
+    return flat.tobytes().decode("utf-32-le", "surrogatepass").split("\n")[:-1]

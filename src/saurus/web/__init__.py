@@ -1,0 +1,1 @@
+"""The web page and HTTP API (`saurus serve`); needs the 'web' extra."""

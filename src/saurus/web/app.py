@@ -1,0 +1,268 @@
+"""The FastAPI application: the page at /, and the OpenAI-style API under /v1.
+
+    app = create_app(load_served(["dinos.saurus", "sonnets.saurus"]))
+
+Every refused request gets a 4xx reply in OpenAI's error shape (saurus.web.problems); a
+request the server cannot take now, or that runs past the time limit, a 503 in that
+shape. Generation and scoring run on worker threads, as many at once as the Limits allow
+(saurus.web.limits), so a long generation does not hold up the other requests; the
+event loop only parses, checks and answers (the other endpoints are async: they never
+wait for a thread).
+
+    app = create_app(load_served(["dinos.saurus"]), Limits(timeout=10, parallel=2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from saurus import __version__
+from saurus.errors import SaurusError
+from saurus.web.completions import (
+    completion_work,
+    find_model,
+    model_card,
+    model_list,
+    run_completion,
+    run_score,
+    score_work,
+)
+from saurus.web.limits import MAX_BODY_BYTES, Deadline, Gate, Limits
+from saurus.web.problems import ApiError, error_body
+from saurus.web.schemas import (
+    CompletionRequest,
+    CompletionResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    ScoreRequest,
+    ScoreResponse,
+)
+from saurus.web.served import ServedModel
+
+STATIC = Path(__file__).resolve().parent / "static"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "a request out of the limits or malformed"},
+    404: {"model": ErrorResponse, "description": "no such model"},
+    503: {
+        "model": ErrorResponse,
+        "description": "busy (code server_busy, with Retry-After) or past the time limit (code timeout)",
+    },
+}
+DESCRIPTION = (
+    "Names and text from small character models, with OpenAI's completions API "
+    "(a token is a character) and saurus's extras: `top_k`, `novel` and `/v1/score`."
+)
+
+
+def error_response(
+    status: int,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+
+
+def field_of(err: dict[str, Any]) -> str | None:
+    """The request field a pydantic error is about (its location after "body")."""
+    loc = err.get("loc", ())
+    return str(loc[1]) if len(loc) > 1 and isinstance(loc[1], str) else None
+
+
+def field_message(param: str, errors: list[dict[str, Any]]) -> str:
+    """One line for a field's errors: a union (str | list, bool | int) reports one per
+    branch; a broken constraint says more than a branch of the wrong type."""
+    mine = [e for e in errors if field_of(e) == param]
+    constraints = [e for e in mine if not str(e.get("type", "")).endswith("_type")]
+    messages = dict.fromkeys(str(e.get("msg", "invalid value")) for e in (constraints or mine))
+    return f"{param}: {' or '.join(messages)}"
+
+
+def validation_message(errors: list[dict[str, Any]], content_type: str) -> tuple[str, str | None]:
+    """One line for what pydantic found wrong first, and the field it is about."""
+    first = errors[0] if errors else {}
+    param, kind = field_of(first), first.get("type", "")
+    if kind == "json_invalid":
+        return f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'cannot parse it')}", None
+    if kind == "extra_forbidden":
+        return f"unrecognized request argument: {param}", param
+    if param is None:
+        if "json" not in content_type:
+            return "send the body as JSON, with the header Content-Type: application/json", None
+        return "the body must be a JSON object", None
+    return field_message(param, errors), param
+
+
+async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").lower()
+    message, param = validation_message(list(exc.errors()), content_type)
+    return error_response(400, message, param)
+
+
+async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.message, exc.param, exc.code, exc.headers)
+
+
+async def on_saurus_error(_: Request, exc: SaurusError) -> JSONResponse:
+    return error_response(400, str(exc))
+
+
+async def on_http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def on_memory_error(_: Request, exc: MemoryError) -> JSONResponse:
+    return error_response(400, "the request needs more memory than this server has; ask for less")
+
+
+async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """A fault of the server's own (a bug): still one line in OpenAI's shape, no traceback."""
+    return error_response(500, f"the server failed on this request ({type(exc).__name__})")
+
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class BodyLimit:
+    """ASGI middleware that reads each request's body before the app sees it: at most
+    `max_bytes`, counted as it comes (a chunked body too), and all of it within `seconds`
+    (else 408), so that neither a huge body nor a slow client holds a handler. A body over
+    the limit gets 413 once it has been read and dropped, up to as much again (a client
+    that is still sending would otherwise lose the reply to a reset); a Content-Length
+    above twice the limit is refused unread."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES, seconds: float = 30.0) -> None:
+        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > 2 * self.max_bytes:
+            await self.refuse(send, 413, self.too_big)
+            return
+        body: list[bytes] = []
+        try:
+            with anyio.fail_after(self.seconds):
+                size, more = 0, True
+                while more and size <= 2 * self.max_bytes:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client has gone: nothing to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size <= self.max_bytes:
+                        body.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await self.refuse(send, 408, f"the body did not arrive within {self.seconds:g} s")
+            return
+        if size > self.max_bytes:
+            await self.refuse(send, 413, self.too_big)
+            return
+        await self.app(scope, self.replay(b"".join(body), receive), send)
+
+    @property
+    def too_big(self) -> str:
+        return f"the body must be at most {self.max_bytes // 1024**2} MiB"
+
+    @staticmethod
+    def replay(body: bytes, receive: Any) -> Any:
+        """A receive() that gives the body read, then what the client sends next."""
+        given = False
+
+        async def again() -> Message:
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return again
+
+    @staticmethod
+    async def refuse(send: Any, status: int, message: str) -> None:
+        reply = error_response(status, message, headers={"Connection": "close"})
+        await send({"type": "http.response.start", "status": status, "headers": reply.raw_headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+def rendered(reply: BaseModel) -> Response:
+    """The reply as JSON bytes, made on the worker thread (a big reply would otherwise be
+    serialised on the event loop, holding up every other request)."""
+    return Response(reply.model_dump_json(), media_type="application/json")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SaurusError, on_saurus_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(MemoryError, on_memory_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limits) -> None:
+    gate = Gate(limits.parallel, limits.heavy, limits.queue, limits.wait_seconds)
+    app.state.gate = gate
+
+    @app.get("/v1/models", response_model=ModelList, tags=["models"])
+    async def list_models() -> ModelList:
+        """The models this server was started with (their ids are the files' stems)."""
+        return model_list(served)
+
+    @app.get("/v1/models/{model_id}", response_model=ModelCard, responses=ERRORS, tags=["models"])
+    async def get_model(model_id: str) -> ModelCard:
+        """One model."""
+        return model_card(find_model(served, model_id))
+
+    @app.post("/v1/completions", response_model=CompletionResponse, responses=ERRORS, tags=["generation"])
+    async def completions(req: CompletionRequest, request: Request) -> Response:
+        """Continue a prompt: new names from a names model, text from a text model."""
+        work = completion_work(served, req)
+
+        def job(deadline: Deadline) -> Response:
+            return rendered(run_completion(served, req, deadline))
+
+        return await gate.run(work, job, limits.timeout, request.is_disconnected)
+
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, tags=["generation"])
+    async def score(req: ScoreRequest, request: Request) -> Response:
+        """How likely each text is: nats and bits per character, and perplexity."""
+        work = score_work(served, req)
+
+        def job(deadline: Deadline) -> Response:
+            return rendered(run_score(served, req, deadline))
+
+        return await gate.run(work, job, limits.timeout, request.is_disconnected)
+
+
+def create_app(served: Mapping[str, ServedModel], limits: Limits | None = None) -> FastAPI:
+    """The web page and API serving `served` (and nothing else), within `limits` (the
+    defaults of saurus.web.limits.Limits when None)."""
+    limits = Limits() if limits is None else limits
+    app = FastAPI(title="saurus", version=__version__, description=DESCRIPTION)
+    add_error_handlers(app)
+    add_api_routes(app, dict(served), limits)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, seconds=limits.body_timeout)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

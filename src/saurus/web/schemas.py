@@ -1,0 +1,134 @@
+"""The HTTP API's requests and replies (OpenAI's completions API, plus saurus's extras),
+and its limits. Requests are strict: a wrong type or an unknown field is refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saurus.generation.api import MAX_STOP_STRINGS
+from saurus.training.config import MAX_SEED
+
+MAX_N = 1000  # choices per prompt
+MAX_TOKENS = 10_000  # characters per choice
+MAX_PROMPTS = 100
+MAX_REQUEST_CHARS = 1_000_000  # prompts x n x max_tokens
+MAX_TEMPERATURE = 5.0
+MAX_TOP_K = 100_000
+MAX_LOGPROBS = 5  # as OpenAI
+MAX_SCORE_TEXTS = 1000
+MAX_SCORE_CHARS = 1_000_000
+DEFAULT_NAME_TOKENS = 50  # names end at the end token long before
+DEFAULT_TEXT_TOKENS = 200  # as `saurus sample --length`
+
+Strings = Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
+Stops = Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)]
+TopLogprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CompletionRequest(Request):
+    model: str = Field(description="a model id from GET /v1/models")
+    prompt: str | Strings = Field("", description="the text to continue, or a list of them")
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description=f"characters to draw (a token is a character); default {DEFAULT_NAME_TOKENS} "
+        f"for names (a name ends at the end token), {DEFAULT_TEXT_TOKENS} for text",
+    )
+    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0: greedy")
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
+    n: int = Field(1, ge=1, le=MAX_N, description="choices per prompt")
+    stop: str | Stops | None = Field(None, description="strings that end a choice (left out of it)")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="the same seed gives the same choices")
+    logprobs: bool | TopLogprobs | None = Field(
+        None,
+        description="true or 0: each character's log-probability; k: also the k likeliest characters",
+    )
+    top_k: int = Field(0, ge=0, le=MAX_TOP_K, description="saurus: draw from the k likeliest (0: all)")
+    novel: bool = Field(False, description="saurus, names models: only names not in the training data")
+    stream: bool = Field(False, description="not supported: must be false")
+    user: str | None = Field(None, description="accepted and ignored")
+
+
+class Logprobs(BaseModel):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]] | None
+    text_offset: list[int]
+
+
+class Choice(BaseModel):
+    text: str
+    index: int
+    logprobs: Logprobs | None
+    finish_reason: Literal["stop", "length"]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "saurus"
+    mode: Literal["lines", "stream"] = Field(description="lines: names; stream: running text")
+    lowercase: bool
+    vocab: str = Field(description="the characters the model knows, in order")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ScoreRequest(Request):
+    model: str = Field(description="a model id from GET /v1/models")
+    texts: str | Annotated[list[str], Field(min_length=1, max_length=MAX_SCORE_TEXTS)] = Field(
+        description="names (a names model scores each as a whole name, end token included) or text"
+    )
+
+
+class ScoreItem(BaseModel):
+    index: int
+    text: str
+    logprob: float = Field(description="log p of the whole text (nats)")
+    nats: float = Field(description="-log p per character")
+    bits: float
+    perplexity: float | None = Field(description="exp(nats); null beyond a float's range")
+    chars: int = Field(description="characters scored (a name's end token included)")
+
+
+class ScoreResponse(BaseModel):
+    object: Literal["list"] = "list"
+    model: str
+    data: list[ScoreItem]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

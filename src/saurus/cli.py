@@ -380,12 +380,20 @@ def build_parser() -> Parser:
         sub,
         "sample",
         "generate new names or text from a model",
+        "saurus sample -n 5",
         "saurus sample dinos.saurus -n 20 --novel --seed 1",
         "saurus sample dinos.saurus --prefix tyr --temperature 0.7",
         "saurus sample sonnets.saurus --length 400 --prefix 'Shall I'",
         "saurus sample dinos.saurus --most-likely 20 --novel",
     )
-    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument(
+        "model",
+        type=Path,
+        nargs="?",
+        default=Path("dinos"),
+        help="a model file written by saurus train, or a pretrained model: dinos (the default) "
+        "or shakespeare",
+    )
     p.add_argument(
         "-n",
         type=positive_int,

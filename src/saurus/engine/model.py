@@ -298,7 +298,12 @@ class CharModel(WeightsModel):
         vocab = Vocab.from_json(meta.get("vocab"))
         mode, lowercase, cell = meta.get("mode"), meta.get("lowercase"), meta.get("cell")
         hidden, layers, dropout = meta.get("hidden"), meta.get("layers"), meta.get("dropout", 0.0)
-        if mode not in ("lines", "stream") or not isinstance(lowercase, bool) or cell not in CELLS:
+        if (
+            mode not in ("lines", "stream")
+            or not isinstance(lowercase, bool)
+            or not isinstance(cell, str)
+            or cell not in CELLS
+        ):
             raise ModelFileError("the model's mode, cell or lowercase setting is malformed")
         convention = meta.get("convention", "cho")  # files before the torch convention: "cho"
         check_convention(cell, convention, ModelFileError)

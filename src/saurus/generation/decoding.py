@@ -20,7 +20,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from saurus.errors import OptionError
+from saurus.errors import ModelFileError, OptionError
 
 
 def is_whole(value: object) -> bool:
@@ -120,8 +120,16 @@ def pick(p: np.ndarray, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return (rows <= u).sum(axis=0)
 
 
+def check_numbers(logits: np.ndarray) -> None:
+    """Logits that are NaN come from damaged or overflowing weights: say so, rather than
+    draw nonsense (or loop forever redrawing names that can never come)."""
+    if np.isnan(logits).any():
+        raise ModelFileError("the model computes NaN from its weights (damaged, or too large to use)")
+
+
 def choose(logits: np.ndarray, nodes: np.ndarray, how: Decoding, rng: np.random.Generator) -> np.ndarray:
     """The next id of each row: greedy takes its node's argmax, else a draw from p."""
+    check_numbers(logits)
     if how.greedy:
         return logits.argmax(axis=0)[nodes]
     return pick(probabilities(logits, how), nodes, rng)
@@ -131,6 +139,7 @@ def draw(logits: np.ndarray, how: Decoding, rng: np.random.Generator) -> np.ndar
     """One sample per row of logits (B, V) from softmax(logits / T), restricted to the
     top-k / top-p characters, by inverse CDF with one float64 u per row (or the argmax,
     when greedy): the row-major form that text and music generation use."""
+    check_numbers(logits)
     if how.greedy:
         return logits.argmax(axis=1)
     p = probabilities(logits.T, how).T

@@ -20,7 +20,7 @@ import numpy as np
 
 from saurus.data.corpus import Corpus, LinesCorpus, normalise
 from saurus.data.vocab import EOS
-from saurus.errors import VocabularyError
+from saurus.errors import ModelFileError, VocabularyError
 from saurus.protocol import START, SequenceModel
 
 
@@ -78,6 +78,8 @@ def sequence_log_probs(model: SequenceModel, sequences: Sequence[np.ndarray]) ->
         logp = log_softmax(logits)[rows, np.maximum(targets[:, t], 0)]
         totals += np.where(live, logp, 0.0)
         inputs = np.maximum(targets[:, t], 0)
+    if np.isnan(totals).any():
+        raise ModelFileError("the model computes NaN from its weights (damaged, or too large to use)")
     return totals
 
 

@@ -12,20 +12,18 @@ Examples come from a fixed seed; SAURUS_FUZZ_SCALE=20 makes twenty times as many
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import NAMES, tiny_lines_model, tiny_stream_model
+from helpers import NAMES, Hang, tiny_lines_model, tiny_stream_model, wall_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -342,24 +340,6 @@ def test_any_text_for_any_numeric_option(
 
 
 # --- running ---------------------------------------------------------------------------------
-
-
-class Hang(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def wall_limit(seconds: float) -> Iterator[None]:
-    def expired(signum: int, frame: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ The cases come from a fixed seed; SAURUS_FUZZ_SCALE=20 makes twenty times as man
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -21,7 +20,6 @@ import math
 import os
 import pickle
 import random
-import signal
 import struct
 import time
 import traceback
@@ -34,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import NAMES, tiny_lines_model, tiny_stream_model
+from helpers import NAMES, Hang, tiny_lines_model, tiny_stream_model, wall_limit
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.data.vocab import EOS
@@ -176,24 +174,6 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
         (np.lib.format, "read_array"),
     ):
         monkeypatch.setattr(owner, name, forbidden)
-
-
-class Hang(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def wall_limit(seconds: float) -> Iterator[None]:
-    def expired(signum: int, frame: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def use(model: SequenceModel) -> None:

@@ -3,9 +3,7 @@ on a small names model and a small text model trained here."""
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
 import shutil
 import socket
 import sys
@@ -13,20 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import require
 
 import saurus
 from saurus.cli import main
-
-
-def require(module: str) -> Any:
-    """The module, or a skip (a failure under CI=true, where the 'web' extra is installed)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"needs {module}: pip install 'saurus[web]'", allow_module_level=True)
-
 
 require("fastapi")
 require("httpx")

@@ -25,17 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-
-def require(module: str) -> Any:
-    """The module, or a skip (a failure under CI=true, where the 'web' extra is installed)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"needs {module}: pip install 'saurus[web]'", allow_module_level=True)
-
+from helpers import require
 
 require("fastapi")
 require("httpx")

@@ -1,12 +1,13 @@
-"""Choose the engines' defaults per time budget: train each candidate setting for the budget
-and print its validation loss, one row per setting, all in one run.
+"""Try settings against the planner's at a time budget: train each candidate setting for the
+budget and print its validation loss, one row per setting, all in one run.
 
     python benchmarks/defaults.py dinos:10 --engine torch \\
         --try "--hidden 128" "--hidden 256 --dropout 0.3" "--model gru"
 
 Every row is `saurus train CORPUS --engine E --time-budget S` plus that row's options (the
-first row, "defaults", adds none), on saurus's own split, with the same thread count.
-Figures are measured, never asserted; BUDGET_TIERS in saurus/training/config.py records the winners.
+first row, "defaults", adds none: the planner's choice), on saurus's own split, with the same
+thread count. Figures are measured, never asserted; the planner's rules (saurus/training/plan.py)
+record what they taught.
 """
 
 from __future__ import annotations

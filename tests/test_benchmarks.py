@@ -47,3 +47,21 @@ def test_yardstick_benchmark_prints_its_table(data_dir: Path) -> None:
         "saurus torch engine",
         "plain torch LSTM-256",
     ]
+
+
+def test_planner_benchmark_prints_its_table(data_dir: Path) -> None:
+    import pytest
+
+    pytest.importorskip("torch")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "planner.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| corpus | budget (s) | engine | saurus | yardstick | difference |")
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert cells[0] == "dinos" and cells[1] == "5" and cells[2] in ("numpy", "torch")
+    assert float(cells[3]) > 0 and float(cells[4]) > 0 and cells[6].endswith("x)")

@@ -44,6 +44,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
 def test_train_reports_progress_and_writes_the_log(trained: tuple[Path, Path, str]) -> None:
     _, out, stderr = trained
     lines = stderr.splitlines()
+    assert lines[0].startswith("mode: lines (") and lines[1].startswith("plan: lstm 1 x 32, engine ")
+    lines = [line for line in lines if not line.startswith(("mode:", "plan:", "  "))]
     assert lines[0].startswith("step 50/300  epoch ") and " val " in lines[0] and "chars/s" in lines[0]
     assert "(reached --iterations;" in stderr or "(stopped early: validation stopped improving;" in stderr
     log_path = out.with_name(out.name + ".log.jsonl")
@@ -79,7 +81,7 @@ def test_score_prints_log_probability_per_character(trained: tuple[Path, Path, s
     "args,fragment",
     [
         (["--dropout", "1.5"], "--dropout"),
-        (["--model", "transformer"], "--model"),
+        (["--model", "transformer", "--engine", "numpy"], "--model transformer trains with --engine torch"),
         (["--time-budget", "0"], "--time-budget"),
         (["--optimizer", "lbfgs"], "--optimizer"),
     ],

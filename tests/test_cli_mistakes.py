@@ -317,7 +317,7 @@ def test_a_failed_overwrite_leaves_the_old_log_and_model(tmp_path: Path) -> None
     log, state = tmp_path / "m.saurus.log.jsonl", tmp_path / "m.saurus.resume"
     before = out.read_bytes(), log.read_bytes(), state.read_bytes()
     diverged = saurus(
-        "train", data, "-o", out, "--iterations", "20", "--hidden", "8", "--lr", "1e308", "--overwrite"
+        "train", data, "-o", out, "--iterations", "20", "--hidden", "8", "--lr", "1e308", "--overwrite", "-q"
     )
     assert_one_line_error(diverged, "diverged")
     assert (out.read_bytes(), log.read_bytes(), state.read_bytes()) == before

@@ -82,7 +82,7 @@ CASES: list[tuple[str, ...]] = [
     ("train", "names.txt", *NEW, "--log", "names.txt"),
     ("train", "names.txt", *NEW, "--log", "text.txt", "--overwrite"),
     # train: data that cannot be used
-    ("train", "bigline.txt", *NEW, "--val-fraction", "0"),
+    ("train", "bigline.txt", *NEW, "--val-fraction", "0", "--mode", "lines"),
     ("train", "binary.bin", *NEW),
     ("train", "latin1.txt", *NEW),
     ("train", "empty.txt", *NEW),

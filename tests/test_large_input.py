@@ -238,7 +238,18 @@ def test_a_large_file_trains_in_bounded_memory(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "OPENBLAS_NUM_THREADS": "1"}
-    options = ["--mode", "stream", "--iterations", "3", "--eval-every", "3", "--hidden", "16"]
+    options = [
+        "--mode",
+        "stream",
+        "--engine",
+        "numpy",
+        "--iterations",
+        "3",
+        "--eval-every",
+        "3",
+        "--hidden",
+        "16",
+    ]
     options += ["--batch-size", "8", "--seq-len", "16"]
     command = [sys.executable, "-m", "saurus", "train", str(path), *options, "-o", str(tmp_path / "m")]
     run = subprocess.run(

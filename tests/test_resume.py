@@ -38,7 +38,15 @@ from saurus.training.resume import state_path_for
 DINOS = (Path(saurus.__file__).parent / "data" / "embedded" / "dinos.txt").read_text()
 LINES_TEXT = "\n".join(DINOS.splitlines()[:240]) + "\n"
 STREAM_TEXT = DINOS[:5000]
-F64 = {"hidden": 24, "dropout": 0.3, "dtype": "float64", "lr": 0.01, "eval_every": 20, "patience": 0}
+F64 = {
+    "engine": "numpy",
+    "hidden": 24,
+    "dropout": 0.3,
+    "dtype": "float64",
+    "lr": 0.01,
+    "eval_every": 20,
+    "patience": 0,
+}
 LINES = TrainConfig(batch_size=16, **F64)  # type: ignore[arg-type]
 STREAM = TrainConfig(mode="stream", batch_size=8, seq_len=16, batching="consecutive", **F64)  # type: ignore[arg-type]
 CONSTANT = {"schedule": "constant", "warmup": 0.0}

@@ -58,7 +58,16 @@ class Unrecorded:
 
 @pytest.fixture(scope="module")
 def trained() -> CharModel:
-    config = TrainConfig(hidden=32, batch_size=4, iterations=300, lr=0.01, val_fraction=0)
+    config = TrainConfig(
+        engine="numpy",
+        hidden=32,
+        batch_size=4,
+        iterations=300,
+        lr=0.01,
+        val_fraction=0,
+        dropout=0.4,
+        weight_decay=0,
+    )
     return train_text(NAMES * 4, config).model
 
 

@@ -75,7 +75,20 @@ def test_the_numpy_engines_gru_cannot_continue_in_torch(tmp_path: Path) -> None:
     data.write_text(NAMES * 4)
     start = tmp_path / "gru.saurus"
     assert (
-        saurus("train", data, "-o", start, "--model", "gru", "--hidden", "8", "--iterations", "5").returncode
+        saurus(
+            "train",
+            data,
+            "-o",
+            start,
+            "--model",
+            "gru",
+            "--hidden",
+            "8",
+            "--iterations",
+            "5",
+            "--engine",
+            "numpy",
+        ).returncode
         == 0
     )
     fast = [a for a in FAST if a not in ("--hidden", "16")]
@@ -123,7 +136,7 @@ def test_a_numpy_model_continues_training_in_torch(tmp_path: Path) -> None:
 def test_torch_options_need_their_engine(tmp_path: Path) -> None:
     data = tmp_path / "names.txt"
     data.write_text(NAMES * 4)
-    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--device", "cpu")
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--device", "cpu", "--engine", "numpy")
     assert_one_line_error(result, "--device applies to --engine torch")
     result = saurus("train", data, "-o", tmp_path / "m.saurus", "--model", "classic", "--engine", "torch")
     assert_one_line_error(result, "drop --engine torch")
@@ -210,7 +223,7 @@ def test_a_rotary_transformer_trains_and_samples_and_torch_only_options_are_refu
 def test_a_transformer_needs_torch_and_its_own_options(tmp_path: Path) -> None:
     data = tmp_path / "names.txt"
     data.write_text(NAMES * 4)
-    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--model", "transformer")
+    result = saurus("train", data, "-o", tmp_path / "m.saurus", "--model", "transformer", "--engine", "numpy")
     assert_one_line_error(result, "--model transformer trains with --engine torch")
     result = saurus("train", data, "-o", tmp_path / "m.saurus", "--heads", "4")
     assert_one_line_error(result, "--heads applies to --model transformer")

@@ -72,20 +72,19 @@ def test_without_a_validation_split_an_interrupt_keeps_the_latest_weights(
 
 
 def test_a_time_budget_includes_the_evaluations() -> None:
-    """A large share of the text is validation, so one evaluation costs a good part of the
-    budget (about a second); the run must still end within it. Evaluations come every 50
-    steps, so that several fall within the budget however fast the machine is."""
+    """A large share of the text is validation: the planner evaluates a sample of it, by the
+    clock, and the run ends within its budget (plus the 2 s slack of short budgets) by its
+    own recorded timings, the evaluations a small share of them."""
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("abcdefgh \n"), size=200_000))
     cfg = TrainConfig(
-        mode="stream", hidden=192, batch_size=8, time_budget=4.0, val_fraction=0.4, eval_every=50
+        mode="stream", engine="numpy", hidden=192, batch_size=8, time_budget=4.0, val_fraction=0.4
     )
-    start = time.perf_counter()
     result = train_text(text, cfg)
-    wall = time.perf_counter() - start
     evaluations = [p for p in result.history if p.evaluated]
     assert result.stopped_by == "time budget" and len(evaluations) >= 2
-    assert wall < 4.0 + 0.75, f"the run took {wall:.2f} s for a 4 s budget"
+    assert result.timings["total"] <= 4.0 + 2.0, result.timings
+    assert result.timings["evaluations"] <= 0.3 * result.timings["total"], result.timings
 
 
 def test_the_first_progress_comes_within_a_second_or_two() -> None:
@@ -94,7 +93,7 @@ def test_the_first_progress_comes_within_a_second_or_two() -> None:
     start = time.perf_counter()
     train_text(
         TEXT,
-        TrainConfig(time_budget=2.5, eval_every=100_000, **SMALL),
+        TrainConfig(time_budget=2.5, eval_every=100_000, epochs=10**6, **SMALL),
         lambda p: shown.append((time.perf_counter() - start, p)),
     )
     first_at, first = shown[0]
@@ -138,7 +137,8 @@ def test_options_that_would_do_nothing_are_refused(config: TrainConfig, message:
 
 
 def test_weight_decay_alone_picks_adamw() -> None:
-    assert TrainConfig(weight_decay=0.1).resolved().optimizer == "adamw"
+    planned = train_text(TEXT, TrainConfig(engine="numpy", weight_decay=0.1, iterations=2, **SMALL))
+    assert planned.config.optimizer == "adamw" and planned.config.weight_decay == 0.1
 
 
 def test_models_remember_their_training_lines_for_novel_and_eval() -> None:
@@ -152,48 +152,3 @@ def test_models_remember_their_training_lines_for_novel_and_eval() -> None:
 def test_too_few_examples_suggest_no_validation() -> None:
     with pytest.raises(DataError, match=r"1 example is too few .* --val-fraction 0"):
         train_text("anna\n", TrainConfig())
-
-
-@pytest.mark.parametrize(
-    ("budget", "hidden"), [(10.0, 128), (30.0, 128), (31.0, 256), (120.0, 256), (300.0, 512), (None, 512)]
-)
-def test_a_shorter_budget_takes_a_smaller_model(budget: float | None, hidden: int) -> None:
-    """BUDGET_TIERS: the NumPy engine on a long text picks its width by --time-budget, and an
-    option the user gives still wins."""
-    from saurus.training.config import TrainConfig
-
-    big_text = 1_000_000
-    cfg = TrainConfig(mode="stream", engine="numpy", time_budget=budget).resolved(big_text)
-    assert cfg.hidden == hidden
-    chosen = TrainConfig(mode="stream", engine="numpy", time_budget=budget, hidden=64).resolved(big_text)
-    assert chosen.hidden == 64
-    small = TrainConfig(mode="stream", engine="numpy", time_budget=budget).resolved(10_000)
-    assert small.hidden == 256, "small data keeps its own default"
-
-
-def test_the_torch_engine_has_its_own_tiers() -> None:
-    pytest.importorskip("torch")
-    from saurus.training.config import TrainConfig
-
-    dinos = TrainConfig(engine="torch", time_budget=10).resolved(18_000)
-    numpy_dinos = TrainConfig(engine="numpy", time_budget=10).resolved(18_000)
-    assert (dinos.layers, dinos.dropout) == (2, 0.5) and (numpy_dinos.layers, numpy_dinos.dropout) == (1, 0.4)
-    text = [
-        TrainConfig(mode="stream", engine="torch", time_budget=b).resolved(10**6).hidden
-        for b in (10, 60, 200)
-    ]
-    assert text == [256, 384, 512]
-
-
-def test_a_tier_can_cap_the_epochs_even_under_a_time_budget() -> None:
-    """torch, long name lists: at most 6 epochs (longer runs overfit), unless the user sets
-    --epochs or --iterations."""
-    pytest.importorskip("torch")
-    from saurus.training.config import TrainConfig
-
-    names = 300_000
-    assert TrainConfig(engine="torch", time_budget=300).resolved(names).epochs == 6.0
-    assert TrainConfig(engine="torch").resolved(names).epochs == 6.0
-    assert TrainConfig(engine="torch", time_budget=300, epochs=20).resolved(names).epochs == 20.0
-    assert TrainConfig(engine="torch", iterations=50).resolved(names).epochs is None
-    assert TrainConfig(engine="numpy", time_budget=300).resolved(names).epochs is None

@@ -25,6 +25,7 @@ from saurus import __version__
 from saurus.data.batches import BATCHINGS
 from saurus.data.corpus import MODES, decode_text, make_corpus, read_text
 from saurus.data.datasets import DATASETS, dataset_path, open_source
+from saurus.data.mode_detect import SAMPLE_CHARS, detect_mode
 from saurus.data.unknown_chars import drop_unknown, prepare_scored
 from saurus.data.vocab import Vocab
 from saurus.engine.model import DTYPES
@@ -37,7 +38,7 @@ from saurus.generation.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, i
 from saurus.protocol import SequenceModel
 from saurus.reference.name_model import classic_training_run
 from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS, TrainConfig, torch_available
-from saurus.training.loop import train_text
+from saurus.training.loop import make_plan, train_text
 from saurus.training.memory import check_fits, classic_bytes, human
 from saurus.training.output_lock import output_lock
 from saurus.training.outputs import (
@@ -49,6 +50,7 @@ from saurus.training.outputs import (
     log_path_for,
     same_file,
 )
+from saurus.training.plan import DEFAULT_BUDGET, Plan
 from saurus.training.progress_line import ProgressLine
 from saurus.training.resume import state_path_for
 
@@ -226,9 +228,9 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
     if text:
         p.add_argument(
             "--mode",
-            choices=MODES,
-            help="lines: one example per line (names); stream: running text "
-            "(default: the dataset's own mode, else lines)",
+            choices=(*MODES, "auto"),
+            help="lines: one example per line (names); stream: running text; auto (default for "
+            "files): found from the file, and said (a dataset brings its own)",
         )
     p.add_argument(
         "--model",
@@ -239,9 +241,9 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="numpy",
-        help="numpy (default), torch (CPU or GPU; the transformer needs it), or auto: torch where "
-        "it is installed",
+        default="auto",
+        help="auto (default): torch where it is installed, else numpy; numpy; or torch (CPU or GPU; "
+        "the transformer needs it)",
     )
     p.add_argument("--device", choices=DEVICES, help="torch: cpu, cuda or auto (default: auto)")
     p.add_argument("--init-from", metavar="MODEL", help="start from the weights of this model file")
@@ -280,7 +282,14 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
         "--time-budget",
         type=positive_float,
         metavar="SECONDS",
-        help="seconds for the whole run, data preparation and the last evaluation included",
+        help="seconds for the whole command, start-up, data, evaluations and saving included "
+        f"(default: {DEFAULT_BUDGET:g} with early stopping, unless --iterations or --epochs)",
+    )
+    g.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the plan for this data, machine and budget (size, batch, lr, ... and why) and "
+        "train nothing",
     )
     g.add_argument(
         "--patience",
@@ -298,7 +307,11 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
         help="stream: consecutive chunks carry the state (default), random chunks start from zeros",
     )
     g.add_argument("--clip", type=non_negative_float, help="global gradient-norm limit (0: none)")
-    g.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="AdamW decay (default: 0)")
+    g.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        help="AdamW decay (default: planned, 0.01 from two passes on)",
+    )
     g.add_argument("--warmup", type=fraction, help="share of the run spent warming the learning rate up")
     g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate decay (default: cosine)")
     g = p.add_argument_group("data and reporting")
@@ -502,6 +515,15 @@ def build_parser() -> Parser:
     )
     p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
     p.set_defaults(run=cmd_reproduce)
+    p = add_command(
+        sub,
+        "info",
+        "what a model file holds: its kind, size, characters, training and the plan it followed",
+        "saurus info dinos.saurus",
+        "saurus info dinos",
+    )
+    p.add_argument("model", type=Path, help="a model file, or a pretrained model by name")
+    p.set_defaults(run=cmd_info)
     # each command's heavy packages load only when it runs
     from saurus.complete import add_complete_command
     from saurus.music.commands import add_jazz_command, add_music_command
@@ -553,8 +575,13 @@ def sigterm_as_interrupt() -> Iterator[list[bool]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    if args.val is None and args.mode == "stream" and args.model != "classic" and Path(args.file).exists():
+    started = getattr(args, "started", None) or time.perf_counter()
+    mode = None if args.mode == "auto" else args.mode
+    if mode is None and Path(args.file).is_file():
+        mode, why = detect_mode(read_head(Path(args.file)))
+        # said with the plan, once the data and options have passed their checks
+        args.found_mode = f"mode: {mode} ({why}); give --mode lines or --mode stream to choose"
+    if args.val is None and mode == "stream" and args.model != "classic" and Path(args.file).exists():
         # running text from a file is read in bounded memory, as ids in a temporary
         # memory-mapped file (saurus.data.stream_file), once the options and outputs are
         # known to be good (reading a large file takes a while)
@@ -563,14 +590,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         path = Path(args.file)
         size = check_regular_file(path)
         checked_config(args, "stream")
-        if launched_rank() == 0:
+        if launched_rank() == 0 and not args.plan:
             check_train_outputs(args, (path,))
         if size >= LARGE_FILE and not args.quiet:
             say(f"reading {path} ({human(size)}) into a temporary file of character ids")
         mapped = map_text(path, lowercase=args.lowercase)
         return train_and_save(args, mapped, "stream", (path,), started=started)  # type: ignore[arg-type]
     source = open_source(args.file)
-    mode = args.mode or source.mode or "lines"
+    mode = mode or source.mode or "lines"
     if args.val is None:
         return train_and_save(args, source.text, mode, (source.path,), started=started)
     held = open_source(args.val)
@@ -628,8 +655,16 @@ def train_and_save(
     """Train on `text` with the train options in `args` and write the model and its log,
     refusing to write over `protect` (the data) or, without --overwrite, an earlier run."""
     config = checked_config(args, mode)
+    found_mode = getattr(args, "found_mode", None)
+    if getattr(args, "plan", False):
+        plan = make_plan(text, config, started, val_text=val_text)
+        print("\n".join([*([found_mode] if found_mode else []), *plan.lines()]))
+        return 0
     resume = resumed_model(args)
-    run = functools.partial(train_text, val_text=val_text, file_meta=file_meta, resume=resume)
+    shown_plan = None if args.quiet else functools.partial(show_plan, found_mode=found_mode)
+    run = functools.partial(
+        train_text, val_text=val_text, file_meta=file_meta, resume=resume, on_plan=shown_plan
+    )
     if launched_rank() > 0:  # torchrun: rank 0 writes; the others train beside it
         run(text, config, None, None, None, started)
         return 0
@@ -664,6 +699,8 @@ def train_and_save(
     what = unit or ("names" if mode == "lines" else "characters")
     shown = ("token", "tokens") if unit == "tokens" else ("char", "characters")
     val = f"validation {result.val.described(*shown)}" if result.val else "no validation split"
+    if result.val_sampled:
+        val += " (a seeded sample of the validation split: the whole would not fit the budget)"
     say(
         f"trained on {result.train_examples} {what} for {result.iterations_done} steps "
         f"in {result.seconds:.1f} s ({result.stop_reason}; best at step {result.best_iteration}); {val}"
@@ -689,6 +726,19 @@ def train_and_save(
     if drawn:
         say(f"drew the loss curves in {picture}")
     return 0
+
+
+def show_plan(plan: Plan, found_mode: str | None = None) -> None:
+    """The plan (and the mode --mode auto found), before training, on standard error."""
+    for line in [*([found_mode] if found_mode else []), *plan.lines()]:
+        say(line)
+
+
+def read_head(path: Path) -> str:
+    """The start of a file as text (for --mode auto): its first SAMPLE_CHARS bytes."""
+    with path.open("rb") as f:
+        raw = f.read(SAMPLE_CHARS)
+    return raw.decode("utf-8", errors="ignore")
 
 
 def launched_rank() -> int:
@@ -850,6 +900,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print what the model file holds, one fact a line, and its training plan."""
+    model, meta = models.load_with_meta(args.model)
+    print(f"model: {args.model}")
+    print(f"kind: {meta.get('kind')}, mode: {model.mode}, characters: {model.vocab.size}")
+    sizes = {k: getattr(model, k, None) for k in ("cell", "layers", "hidden", "d_model", "heads", "context")}
+    print("size: " + ", ".join(f"{k} {v}" for k, v in sizes.items() if v is not None))
+    training = meta.get("training")
+    if isinstance(training, dict):
+        shown = {k: v for k, v in training.items() if k != "plan" and v is not None}
+        for key, value in shown.items():
+            print(f"{key}: {value}")
+        plan = training.get("plan")
+        if isinstance(plan, dict) and isinstance(plan.get("settings"), dict):
+            settings = plan["settings"]
+            print(
+                "plan: {model} {layers} x {hidden}, engine {engine}, batch {batch_size}, lr {lr}, "
+                "dropout {dropout}, weight decay {weight_decay}".format_map(
+                    {k: settings.get(k) for k in PLAN_SHOWN}
+                )
+            )
+            for reason in plan.get("reasons") or ():
+                print(f"  {reason}")
+    return 0
+
+
+PLAN_SHOWN = ("model", "layers", "hidden", "engine", "batch_size", "lr", "dropout", "weight_decay")
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     path = args.data if args.data is not None else dataset_path("dinos")
     text = read_text(path).lower()
@@ -913,10 +992,13 @@ def run_with_threads(args: argparse.Namespace) -> int:
         return int(args.run(args))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
+    """Run the command line `argv`; `started` (a time.perf_counter() value) is when the
+    process began, from which a training budget counts."""
     if sys.stderr is None:  # started with stderr closed: errors go nowhere, but no traceback
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     args = build_parser().parse_args(argv)
+    args.started = started
     verbs = (args.command, getattr(args, "music_command", None), getattr(args, "experiment", None))
     prefix = " ".join(["saurus", *(v for v in verbs if v)])
     if sys.stdout is None:

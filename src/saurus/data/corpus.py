@@ -136,14 +136,21 @@ class LinesCorpus:
         return self.examples
 
     def vocab(self) -> Vocab:
-        return Vocab.from_text(self.examples, with_eos=True)
+        """The examples' characters and "\n" (worked out once: a list of millions of names
+        takes a second)."""
+        known = self.__dict__.get("_vocab")
+        if known is None:
+            known = Vocab.from_text(self.examples, with_eos=True)
+            object.__setattr__(self, "_vocab", known)
+        return known
 
     def split(self, val_fraction: float, seed: int) -> tuple[LinesCorpus, LinesCorpus]:
         """Shuffle the examples with `seed`, then hold out `val_fraction` of them."""
         k = split_fraction_count(len(self.examples), val_fraction)
         order = np.random.default_rng(seed).permutation(len(self.examples))
-        val = tuple(self.examples[i] for i in sorted(order[:k]))
-        train = tuple(self.examples[i] for i in sorted(order[k:]))
+        pick = self.examples.__getitem__
+        val = tuple(map(pick, np.sort(order[:k]).tolist()))
+        train = tuple(map(pick, np.sort(order[k:]).tolist()))
         return LinesCorpus(train), LinesCorpus(val)
 
     def encode(self, vocab: Vocab) -> list[np.ndarray]:

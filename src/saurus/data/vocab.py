@@ -54,7 +54,7 @@ class Vocab:
     @classmethod
     def from_text(cls, text: str | Iterable[str], *, with_eos: bool = False) -> Vocab:
         """The sorted distinct characters of `text` (plus "\\n" when `with_eos`)."""
-        chars = set(text) if isinstance(text, str) else set().union(*map(set, text))
+        chars = set(text) if isinstance(text, str) else set("".join(text))
         if with_eos:
             chars.add(EOS)
         return cls(tuple(sorted(chars)))

@@ -97,7 +97,7 @@ def chain_hashes(texts: Sequence[str]) -> np.ndarray:
         out[i] = name_hash(texts[i])
     short = np.flatnonzero(lengths <= MAX_CHAIN)
     order = short[np.argsort(-lengths[short], kind="stable")]
-    flat = "".join(texts[i] for i in order).encode("utf-32-le", "surrogatepass")
+    flat = "".join(map(texts.__getitem__, order.tolist())).encode("utf-32-le", "surrogatepass")
     codes = np.frombuffer(flat, dtype=np.uint32)
     sizes = lengths[order]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -114,7 +114,16 @@ def chain_hashes(texts: Sequence[str]) -> np.ndarray:
 def name_hashes(names: Iterable[str]) -> np.ndarray:
     """What a model file keeps: the distinct chain hashes of `names`, in strictly
     descending order (the mark of chain hashes, see the module's docstring)."""
-    return np.unique(chain_hashes(list(names)))[::-1].copy()
+    return sorted_distinct(chain_hashes(list(names)))[::-1].copy()
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """np.unique's result, by a sort and a mask (NumPy 2.4's np.unique of 4M uint64 takes
+    3.6 s, the sort 0.24 s)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
 
 
 # --- what a model file records ---

@@ -23,7 +23,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual name)
 from saurus.data.batches import Batch, Cursor, LineBatches, StreamBatches
 from saurus.data.corpus import Corpus, LinesCorpus
 from saurus.data.vocab import Vocab
-from saurus.errors import OptionError
+from saurus.errors import OptionError, TrainingError
 from saurus.generation.evaluation import LossReport
 from saurus.torch_engine import distributed
 from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
@@ -37,6 +37,11 @@ OPTIMIZERS = {
     "adam": lambda params, wd: torch.optim.Adam(params, lr=0.0),
     "adamw": lambda params, wd: torch.optim.AdamW(params, lr=0.0, weight_decay=wd),
 }
+
+
+def gpu_visible() -> bool:
+    """Whether torch sees a GPU."""
+    return bool(torch.cuda.is_available())
 
 
 def pick_device(name: str | None, world: distributed.World) -> torch.device:
@@ -258,7 +263,14 @@ class TorchTrainer:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.clip)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.optimizer.step()
+        try:
+            self.optimizer.step()
+        except RuntimeError as err:
+            if "overflow" not in str(err):
+                raise
+            raise TrainingError(
+                f"training diverged: the learning rate {lr:g} overflows torch's float32; lower --lr"
+            ) from None
         if cfg.ema is not None:
             self.trainee.update_average(cfg.ema, self.done)
         self.done += 1

@@ -1,14 +1,12 @@
-"""What to train: TrainConfig, with measured defaults per model family and corpus kind.
-
-Every field left as None takes the default for its model and mode (see DEFAULTS and the
-README's benchmark table, which is where these numbers come from).
+"""What to train: TrainConfig. Every field left as None is planned for the data, the machine
+and the budget (plan.py); the classic model keeps its exercise's recipe (CLASSIC_DEFAULTS).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from saurus.data.batches import BATCHINGS
@@ -30,18 +28,7 @@ def torch_available() -> bool:
 
 DEVICES = ("cpu", "cuda", "auto")
 
-# Measured with benchmarks/engine.py on this project's 2-core machine; the engine's
-# defaults also depend on how much data there is (SMALL_DATA characters or fewer is small).
-ENGINE_COMMON: dict[str, Any] = {
-    "layers": 1,
-    "optimizer": "adam",
-    "clip": 1.0,
-    "warmup": 0.02,
-    "eval_every": 0,
-    "schedule": "cosine",
-    "dtype": "float32",
-}
-# the exercise's recipe: one example per step, clipped to [-5, 5], no early stopping
+# the exercise's recipe (the classic model only; every other run is planned: plan.py)
 CLASSIC_COMMON: dict[str, Any] = {
     "optimizer": "sgd",
     "clip": 5.0,
@@ -51,100 +38,11 @@ CLASSIC_COMMON: dict[str, Any] = {
     "patience": 0,
     "warmup": 0.0,
     "eval_every": 0,
+    "weight_decay": 0.0,
 }
-SMALL_DATA = {"lines": 60_000, "stream": 300_000}
-TRANSFORMER_TEXT: dict[str, Any] = {  # what both text sizes share
-    **ENGINE_COMMON,
-    "hidden": 128,
-    "layers": 3,
-    "batch_size": 16,
-    "lr": 3e-3,
-    "patience": 5,
-    "context": 64,
-    "batching": "random",
-}
-DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
-    # dinos.txt (18k characters): 1.63 val nats/char in 10 s
-    ("engine", "lines", "small"): {
-        **ENGINE_COMMON,
-        "hidden": 128,
-        "dropout": 0.4,
-        "batch_size": 32,
-        "lr": 1e-2,
-        "epochs": 30.0,
-        "patience": 20,
-        "seq_len": None,
-    },
-    # names.txt (205k characters): 1.93 in 300 s
-    ("engine", "lines", "large"): {
-        **ENGINE_COMMON,
-        "hidden": 384,
-        "dropout": 0.3,
-        "batch_size": 64,
-        "lr": 4e-3,
-        "epochs": 30.0,
-        "patience": 8,
-        "seq_len": None,
-    },
-    ("engine", "stream", "small"): {
-        **ENGINE_COMMON,
-        "hidden": 256,
-        "dropout": 0.3,
-        "batch_size": 32,
-        "lr": 3e-3,
-        "epochs": 50.0,
-        "patience": 5,
-        "seq_len": 64,
-        "batching": "consecutive",
-    },
-    # tiny-shakespeare (1M characters): 1.55 in 200 s
-    ("engine", "stream", "large"): {
-        **ENGINE_COMMON,
-        "hidden": 512,
-        "dropout": 0.0,
-        "batch_size": 32,
-        "lr": 5e-3,
-        "epochs": 10.0,
-        "patience": 5,
-        "seq_len": 64,
-        "batching": "consecutive",
-    },
-    # the Transformer (torch engine only); names: dinos 20 s 1.707 (1x64: 1.721, 4x192: 1.768)
-    ("transformer", "lines", "small"): {
-        **ENGINE_COMMON,
-        "hidden": 128,
-        "layers": 3,
-        "dropout": 0.2,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "epochs": 30.0,
-        "patience": 20,
-        "seq_len": None,
-    },
-    ("transformer", "lines", "large"): {
-        **ENGINE_COMMON,
-        "hidden": 192,
-        "layers": 4,
-        "dropout": 0.1,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "epochs": 30.0,
-        "patience": 8,
-        "seq_len": None,
-    },
-    # text: 16 windows of 64 per step, so that 2 cores take ~20 steps a second
-    ("transformer", "stream", "small"): {**TRANSFORMER_TEXT, "dropout": 0.2, "epochs": 50.0},
-    # tiny-shakespeare 60 s: 3x128, 16 x 64, lr 3e-3, no dropout 1.898 (4x256, 32 x 128,
-    # lr 1e-3: 2.532; with 16 x 64 and 2 layers: 2.040)
-    ("transformer", "stream", "large"): {**TRANSFORMER_TEXT, "dropout": 0.0, "epochs": 10.0},
-    ("classic", "lines", "any"): {
-        **CLASSIC_COMMON,
-        "hidden": 50,
-        "iterations": 35000,
-        "lr": 0.01,
-        "seq_len": None,
-    },
-    ("classic", "stream", "any"): {
+CLASSIC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lines": {**CLASSIC_COMMON, "hidden": 50, "iterations": 35000, "lr": 0.01, "seq_len": None},
+    "stream": {
         **CLASSIC_COMMON,
         "hidden": 100,
         "iterations": 20000,
@@ -153,26 +51,6 @@ DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
         "seq_len": 25,
     },
 }
-# Per engine and --time-budget, what replaces DEFAULTS: the first tier whose bound is at
-# least the budget applies, and a run without a budget takes the last one. Chosen with
-# benchmarks/defaults.py on this project's 2-core machine (validation nats/char, one run).
-LONG = math.inf
-BUDGET_TIERS: dict[tuple[str, str, str, str], tuple[tuple[float, dict[str, Any]], ...]] = {
-    # names 60 s: 256 hidden 1.934 (384: 1.956); 300 s: 384 1.931
-    ("numpy", "engine", "lines", "large"): ((120.0, {"hidden": 256}), (LONG, {})),
-    # tiny-shakespeare 10 s: 128 hidden 1.920 (256: 2.143, 512: 2.549); 60 s: 256 1.634
-    # (384: 1.663, 512: 1.840); 200 s: 512 1.563
-    ("numpy", "engine", "stream", "large"): ((30.0, {"hidden": 128}), (120.0, {"hidden": 256}), (LONG, {})),
-    # dinos 10 s: 2 layers, dropout 0.5: 1.592 (one layer, the NumPy default: 1.611)
-    ("torch", "engine", "lines", "small"): ((LONG, {"layers": 2, "dropout": 0.5}),),
-    # names 60 s: 512 hidden 1.898 (384: 1.906, 256: 1.919), about 11 epochs; longer runs
-    # overfit whatever the budget (300 s: 1.921, with dropout 0.5 1.915, capped at 10 epochs
-    # 1.902): 6 epochs at most, which a 60 s run about reaches
-    ("torch", "engine", "lines", "large"): ((LONG, {"hidden": 512, "epochs": 6.0}),),
-    # tiny-shakespeare 10 s: 256 hidden 1.808 (512: 2.071); 60 s: 384 1.498 (512: 1.537)
-    ("torch", "engine", "stream", "large"): ((30.0, {"hidden": 256}), (120.0, {"hidden": 384}), (LONG, {})),
-}
-EVALS_PER_EPOCH_MAX_STEPS = 200  # the engine evaluates every epoch, or every 200 steps if sooner
 MAX_SEED = 2**32 - 1  # the classic model's RandomState takes seeds below 2**32
 
 # options that mean nothing for a family or a mode, and why
@@ -188,15 +66,6 @@ CLASSIC_FIXED = {
     "batching": "it reads the text in order",
 }
 STREAM_ONLY = {"seq_len": "--seq-len", "batching": "--batching"}
-
-
-def budget_tier(engine: str, family: str, mode: str, size: str, budget: float | None) -> dict[str, Any]:
-    """The settings BUDGET_TIERS gives this engine, model, mode, data size and budget."""
-    tiers = BUDGET_TIERS.get((engine, family, mode, size), ())
-    for bound, settings in tiers:
-        if budget is not None and budget <= bound:
-            return settings
-    return tiers[-1][1] if tiers else {}
 
 
 @dataclass(frozen=True)
@@ -219,7 +88,7 @@ class TrainConfig:
     seq_len: int | None = None
     batching: str | None = None
     clip: float | None = None
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: planned (AdamW decay from the expected passes)
     warmup: float | None = None
     schedule: str | None = None
     eval_every: int | None = None  # steps between evaluations; 0: automatic
@@ -229,7 +98,7 @@ class TrainConfig:
     lowercase: bool = False
     val_fraction: float = 0.1
     split_seed: int = 42
-    engine: str = "numpy"  # numpy, torch, or auto (torch where it is installed)
+    engine: str = "auto"  # numpy, torch, or auto (torch where it is installed)
     device: str | None = None  # torch: cpu, cuda or auto (default)
     heads: int | None = None  # transformer: attention heads (default 4)
     context: int | None = None  # transformer: positions (lines: the longest name + 1)
@@ -250,41 +119,29 @@ class TrainConfig:
         """Whether this run trains with torch (after `resolved`, engine is numpy or torch)."""
         return self.engine == "torch"
 
-    def size(self, data_chars: int | None) -> str:
-        """Which defaults apply: classic has one set; the engine has small and large data."""
-        if self.family == "classic":
-            return "any"
-        return "small" if data_chars is not None and data_chars <= SMALL_DATA[self.mode] else "large"
-
     def resolved(self, data_chars: int | None = None) -> TrainConfig:
-        """Fill the defaults for this model, mode and amount of training data (None: the
-        defaults for large data) and check every value."""
+        """The options checked, the engine resolved (auto: torch where installed) and, for the
+        classic model, its exercise's recipe filled in; every other None is left to the
+        planner (plan.py). `data_chars` is unused and kept for callers that pass it."""
         if self.mode not in MODES:
             raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_applicable()
         engine = self.resolved_engine()
-        size = self.size(data_chars)
-        tier = budget_tier(engine, self.family, self.mode, size, self.time_budget)
-        defaults = {**DEFAULTS[(self.family, self.mode, size)], **tier, "engine": engine}
-        if defaults["engine"] == "torch":
-            defaults.update(device="auto", heads=4 if self.family == "transformer" else None)
-            defaults.update(positions="learned" if self.family == "transformer" else None)
-        explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
-        filled = {
-            f.name: defaults[f.name]
-            for f in fields(self)
-            if (getattr(self, f.name) is None or f.name == "engine")
-            and f.name in defaults
-            and not (explicit_stop and f.name in ("iterations", "epochs"))
-        }
-        if "epochs" in tier and self.epochs is None and self.iterations is None:
-            filled["epochs"] = tier["epochs"]  # a cap measured to beat longer runs, budget or not
-        if self.optimizer is None and self.weight_decay > 0 and self.family == "engine":
-            filled["optimizer"] = "adamw"  # decay asked for: the optimizer that applies it
+        filled: dict[str, Any] = {"engine": engine}
+        if self.family == "classic":
+            defaults = CLASSIC_DEFAULTS[self.mode]
+            explicit_stop = any(v is not None for v in (self.iterations, self.epochs, self.time_budget))
+            filled.update(
+                {
+                    name: value
+                    for name, value in defaults.items()
+                    if getattr(self, name) is None and not (explicit_stop and name == "iterations")
+                }
+            )
         cfg = replace(self, **filled)
-        cfg.check()
+        cfg.check(planned=self.family == "classic")
         return cfg
 
     def resolved_engine(self) -> str:
@@ -334,8 +191,9 @@ class TrainConfig:
         if self.family == "classic" and self.init_from is not None:
             raise OptionError("--init-from does not apply to --model classic")
         if self.family == "classic":
+            recipe = CLASSIC_DEFAULTS.get(self.mode, {})
             for name, why in CLASSIC_FIXED.items():
-                if getattr(self, name) is not None:
+                if getattr(self, name) not in (None, recipe.get(name)):  # (the recipe's own: harmless)
                     raise OptionError(
                         f"--{name.replace('_', '-')} does not apply to --model classic ({why}); "
                         "drop it, or train an engine model (--model lstm, gru or rnn)"
@@ -347,7 +205,8 @@ class TrainConfig:
                 f"--weight-decay needs --optimizer adamw (it is {self.optimizer}, which has no decay)"
             )
 
-    def check(self) -> None:
+    def check(self, planned: bool = True) -> None:
+        """Every value in range; `planned=False` allows the fields the planner fills (None)."""
         positive = ("hidden", "layers", "batch_size", "iterations", "epochs", "time_budget")
         for name in positive:
             value = getattr(self, name)
@@ -378,13 +237,16 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must not be negative, got {value}")
-        if self.lr is None or not (math.isfinite(self.lr) and self.lr > 0):
+        if (planned or self.lr is not None) and (
+            self.lr is None or not (math.isfinite(self.lr) and self.lr > 0)
+        ):
             raise OptionError(f"--lr must be a positive number, got {self.lr}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.clip is not None and not self.clip >= 0:
             raise OptionError(f"--clip must not be negative, got {self.clip}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+        decay = self.weight_decay
+        if decay is not None and not (math.isfinite(decay) and decay >= 0):
             raise OptionError(f"--weight-decay must not be negative, got {self.weight_decay}")
         for name in ("seed", "split_seed"):
             value = getattr(self, name)

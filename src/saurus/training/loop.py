@@ -33,10 +33,12 @@ from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
 from saurus.errors import OptionError
 from saurus.generation.evaluation import LossReport
 from saurus.generation.novelty import name_hashes
-from saurus.training.config import EVALS_PER_EPOCH_MAX_STEPS, TrainConfig
+from saurus.training.calibrate import measure, sample_corpus
+from saurus.training.config import TrainConfig
 from saurus.training.interrupts import step_signals
 from saurus.training.memory import check_fits, classic_bytes, engine_bytes
 from saurus.training.monitor import Monitor, Progress
+from saurus.training.plan import DEFAULT_BUDGET, EVAL_SHARE, CorpusStats, Plan, needs_measuring, plan_run
 from saurus.training.resume import (
     SavedRun,
     StateSaver,
@@ -48,6 +50,11 @@ from saurus.training.resume import (
 )
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
+
+EVALS_PER_EPOCH_MAX_STEPS = 200  # by steps: every epoch, or every 200 steps if sooner
+# --engine auto on the CPU: importing torch and its optimizers' first use take about 3 s
+# on a 2-core machine; with less than 8 s left after reading the data NumPy trains longer.
+TORCH_MIN_SECONDS_LEFT = 8.0
 
 
 @dataclass
@@ -64,6 +71,9 @@ class TrainResult:
     best_iteration: int = 0
     ranks: int = 1  # processes that trained together (torchrun)
     ranks_agree: bool | None = None  # whether they ended with the same weights
+    plan: Plan | None = None
+    val_sampled: bool = False  # the final figure is on a sample of the validation split
+    timings: dict[str, float] = field(default_factory=dict)  # where the seconds went
 
     @property
     def stop_reason(self) -> str:
@@ -91,7 +101,10 @@ class TrainResult:
             "val_fraction": cfg.val_fraction,
             "split_seed": cfg.split_seed,
             "val_nats_per_char": None if self.val is None else self.val.nats,
+            "val_chars": None if self.val is None else self.val.chars,
+            "val_sampled": self.val_sampled,
             "complete": not self.interrupted,
+            "plan": None if self.plan is None else self.plan.to_json(),
         }
 
 
@@ -126,15 +139,25 @@ class Run:
     every: int
     stopped_by: str = "steps"
     first_step: int = 0  # steps done before this call: a resumed run's
+    eval_seconds: float | None = None  # evaluate by the clock this often (else every `every` steps)
 
     def progress(self, step: int) -> float:
         """Fraction of the run done: by steps (or epochs) and by time, whichever is further.
-        Time counts the final evaluation still to come, so the run ends within its budget."""
+        Time counts what is still to come after the last step (the last evaluations and the
+        save), so the run ends within its budget."""
         done = 0.0 if self.total_steps is None else step / self.total_steps
         if self.cfg.time_budget is not None:
-            spent = self.monitor.elapsed + self.monitor.eval_cost()
+            spent = self.monitor.elapsed + self.monitor.closing_cost()
             done = max(done, spent / self.cfg.time_budget)
         return done
+
+    def evaluates(self, step: int) -> bool:
+        """Whether an evaluation is due after `step`: by steps, or by the clock."""
+        if self.eval_seconds is not None:
+            # by the clock, and never more often than keeps evaluating under EVAL_SHARE
+            spacing = self.monitor.eval_cost() * (1 - EVAL_SHARE) / EVAL_SHARE
+            return self.monitor.since_evaluation() >= max(self.eval_seconds, spacing)
+        return step % self.every == 0
 
     def drive(
         self,
@@ -151,7 +174,7 @@ class Run:
             self.monitor.add(nats, chars)
             done = self.progress(step)
             finished = done >= 1.0
-            evaluate = step % self.every == 0 or finished
+            evaluate = finished or self.evaluates(step)
             out_of_patience = evaluate and self.monitor.report(
                 self.total_steps, lr_box[0], step / self.steps_per_epoch
             )
@@ -302,7 +325,11 @@ def load_start(path: str) -> Any:
 
 
 def build_engine(
-    cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None = None
+    cfg: TrainConfig,
+    corpus: Corpus,
+    train: Corpus,
+    start: Any | None = None,
+    seen: np.ndarray | None = None,
 ) -> tuple[CharModel, LineBatches | StreamBatches]:
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
@@ -322,7 +349,7 @@ def build_engine(
         lowercase=cfg.lowercase,
         unigram=counts,
     )
-    model.seen = name_hashes(corpus.lines())
+    model.seen = name_hashes(corpus.lines()) if seen is None else seen
     if start is not None:
         adopt_weights(model, start)
     if isinstance(corpus, LinesCorpus):
@@ -377,6 +404,7 @@ def train_text(
     val_text: str | None = None,
     file_meta: dict[str, Any] | None = None,
     resume: str | Path | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> TrainResult:
     """Train on `text`; the vocabulary covers the whole text, so the validation split never
     holds an unknown character. With `checkpoint`, the best model so far is saved there
@@ -386,17 +414,27 @@ def train_text(
     `text` (the vocabulary covers both), and `file_meta` goes into every model file written
     (e.g. what the characters stand for). `resume` (a model file) continues the run that
     wrote it, on the same data: `config`'s limits count the whole run (see resume.py for
-    which options may change)."""
+    which options may change). The run is planned first (plan.py: the size, batch, lr, ...
+    for the options left unset), and `on_plan` is shown the plan before training starts."""
     started = time.perf_counter() if started is None else started
     saved = None if resume is None else load_run(resume)
     if saved is not None:
         config = saved.config_for(config)
-    config.resolved()  # check the options before reading the data
+    asked_engine = config.engine
+    config = config.resolved()  # check the options before reading the data
     start = None if config.init_from is None or saved is not None else load_start(config.init_from)
     if start is not None:
         config = replace(config, **architecture_of(start, config))
     corpus, train, val = prepare_data(text, val_text, config)
-    cfg = config.resolved(train.num_chars())
+    # the record of the training lines (for --novel), before planning: on a list of
+    # millions of names it takes seconds that the plan must know are spent
+    seen = None if config.family == "classic" else name_hashes(corpus.lines())
+    if asked_engine == "auto" and saved is None:
+        config = engine_for_time_left(config, started)
+    plan = plan_for(config, corpus, train, val, started, None if saved is None else saved.plan)
+    cfg = plan.config
+    if plan.train_chars is not None:
+        train = sample_corpus(train, plan.train_chars, cfg.split_seed)
     check_memory(cfg, corpus, train)
     saves_state = checkpoint is not None and resumable(cfg)
     data = fingerprint(corpus, train, val) if saves_state or saved is not None else {}
@@ -405,36 +443,56 @@ def train_text(
     if saves_state:
         assert checkpoint is not None
         check_state_output(checkpoint)
-    setup = build_run(cfg, corpus, train, start)
+    setup = build_run(cfg, corpus, train, start, seen)
+    plan_done = time.perf_counter()
+    watched = (
+        val if val is None or plan.val_chars is None else sample_corpus(val, plan.val_chars, cfg.split_seed)
+    )
     monitor = Monitor(
         setup.model,
-        val,
+        watched,
         lr=setup.schedule.lr,
         patience=cfg.patience or 0,
         checkpoint=checkpoint,
         log=log,
         on_progress=on_progress,
         started=started,
-        file_meta=file_meta,
+        file_meta={**(file_meta or {}), "plan": plan.to_json()},
     )
+    final = final_validation(val, plan, cfg)
+    monitor.closing = final
     if saves_state and setup.trainer is not None:
         assert checkpoint is not None
-        monitor.saver = StateSaver(state_path_for(checkpoint), setup.trainer, cfg, data)
+        monitor.saver = StateSaver(state_path_for(checkpoint), setup.trainer, cfg, data, plan.to_json())
     run = Run(cfg, monitor, setup.per_epoch, total_steps(cfg, setup.per_epoch), setup.every)
+    run.eval_seconds = None if cfg.eval_every else plan.eval_seconds
     if saved is not None:
         continue_saved(saved, setup, monitor, run)
+    if on_plan is not None:  # (once the data and options have passed every check)
+        on_plan(plan)
     seconds, ranks_agree, interrupted = drive_run(run, setup)
     if interrupted:
         run.stopped_by = "interrupted"
     monitor.restore_best()
     model = monitor.numpy_model()
+    report, judged = monitor.best, watched
+    trained_until = monitor.elapsed
+    if final is not None and monitor.best is not None and not interrupted:
+        report, judged = monitor.evaluate_on(final), final
+        seconds = monitor.elapsed
+    timings = {
+        "before_training": round(plan_done - started, 3),
+        "evaluations": round(monitor.eval_total, 3),
+        "final_evaluation": round(monitor.elapsed - trained_until, 3),
+        "total": round(monitor.elapsed, 3),
+    }
     world = getattr(setup.model, "world", None)
     n_train = len(train.examples) if isinstance(train, LinesCorpus) else train.num_chars()
     return TrainResult(
         model,
         cfg,
         n_train,
-        monitor.best,
+        report,
         monitor.steps,
         seconds,
         interrupted,
@@ -443,7 +501,81 @@ def train_text(
         monitor.best_step,
         1 if world is None else world.size,
         ranks_agree,
+        plan,
+        report is not None and judged is not val,
+        timings,
     )
+
+
+def make_plan(
+    text: str, config: TrainConfig, started: float | None = None, *, val_text: str | None = None
+) -> Plan:
+    """The plan `train_text` would follow on `text` (measuring this machine where it needs
+    to), without training."""
+    started = time.perf_counter() if started is None else started
+    config = config.resolved()
+    corpus, train, val = prepare_data(text, val_text, config)
+    return plan_for(config, corpus, train, val, started, None)
+
+
+def plan_for(
+    config: TrainConfig,
+    corpus: Corpus,
+    train: Corpus,
+    val: Corpus | None,
+    started: float,
+    saved: dict[str, Any] | None,
+) -> Plan:
+    """The run's plan: a resumed run's own, else planned now (measuring this machine when
+    the size is left to the planner and time bounds the run)."""
+    stats = CorpusStats.of(corpus, train, val, corpus.vocab().size)
+    if saved is not None:
+        return Plan.from_json(config, saved)
+    speed = None
+    gpu = on_gpu(config)
+    if needs_measuring(config):
+        check_memory(plan_run(config, stats, None, gpu=gpu).config, corpus, train)  # before building one
+        budget = config.time_budget or DEFAULT_BUDGET
+        speed = measure(config, stats, corpus, train, val, build_for_measuring, budget, gpu)
+    return plan_run(config, stats, speed, time.perf_counter() - started, gpu)
+
+
+def build_for_measuring(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> Setup:
+    return build_run(cfg, corpus, train, None, np.zeros(0, dtype=np.uint64))
+
+
+def engine_for_time_left(config: TrainConfig, started: float) -> TrainConfig:
+    """--engine auto: torch, unless the time left after reading the data is too short to
+    pay for starting it (TORCH_START_SECONDS) and still train (then NumPy, which is here)."""
+    if config.engine != "torch" or config.family != "engine" or config.ema is not None or config.compile:
+        return config
+    if config.device == "cuda" or config.time_budget is None:
+        return config
+    left = config.time_budget - (time.perf_counter() - started)
+    if left >= TORCH_MIN_SECONDS_LEFT:
+        return config
+    return replace(config, engine="numpy", device=None)
+
+
+def on_gpu(config: TrainConfig) -> bool:
+    """Whether the run trains on a GPU (torch, --device cuda or auto with one visible)."""
+    if config.engine != "torch" or config.device == "cpu":
+        return False
+    from saurus.torch_engine.train import gpu_visible
+
+    return gpu_visible()
+
+
+def final_validation(val: Corpus | None, plan: Plan, cfg: TrainConfig) -> Corpus | None:
+    """What the final figure is measured on, when it is not what the evaluations used:
+    the whole split, or a larger sample of it (None: the evaluations' own)."""
+    if val is None or plan.val_chars is None:
+        return None
+    if plan.final_val_chars is None:
+        return val
+    if plan.final_val_chars <= plan.val_chars:
+        return None
+    return sample_corpus(val, plan.final_val_chars, cfg.split_seed + 1)
 
 
 def prepare_data(
@@ -475,8 +607,12 @@ class Setup:
     cfg: TrainConfig
 
 
-def build_run(cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None) -> Setup:
-    """The model and the trainer whose steps train it, for either family and engine."""
+def build_run(
+    cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None, seen: np.ndarray | None = None
+) -> Setup:
+    """The model and the trainer whose steps train it, for either family and engine; `seen`
+    is the record of the training lines (name_hashes of corpus.lines()), if worked out."""
+    seen = name_hashes(corpus.lines()) if seen is None and cfg.family != "classic" else seen
     assert cfg.lr is not None
     rng = np.random.default_rng(cfg.seed)
     lr_box = [cfg.lr]
@@ -488,10 +624,11 @@ def build_run(cfg: TrainConfig, corpus: Corpus, train: Corpus, start: Any | None
         if cfg.uses_torch:
             from saurus.torch_engine.train import TorchTrainer, build_torch
 
-            model, batches = build_torch(cfg, corpus, train, name_hashes(corpus.lines()), start)
+            assert seen is not None
+            model, batches = build_torch(cfg, corpus, train, seen, start)
             trainer = TorchTrainer(model, batches, cfg, rng)
         else:
-            model, batches = build_engine(cfg, corpus, train, start)
+            model, batches = build_engine(cfg, corpus, train, start, seen)
             trainer = EngineTrainer(model, batches, cfg, rng)
         steps = trainer.steps(lr_box)
         per_epoch = len(batches)
@@ -571,7 +708,7 @@ def train_file(
     """Train on the UTF-8 file `path`. In stream mode it is read in bounded memory (see
     `training_text`), so a file of gigabytes trains in the memory its model needs."""
     started = time.perf_counter()
-    config.resolved()  # check the options before reading the data
+    config = config.resolved()  # check the options before reading the data
     return train_text(training_text(path, config), config, on_progress, checkpoint, log, started)  # type: ignore[arg-type]
 
 

@@ -99,6 +99,11 @@ class Monitor:
         self.saved_step: int | None = None  # the step of the last state checkpoint
         self.model_stale = False  # the best weights changed since the model file was written
         self.evaluated_step: int | None = None  # the step of the last evaluation
+        self.evaluated_at = time.perf_counter()  # when the last evaluation ended (or training began)
+        self.closing: Corpus | None = None  # a final evaluation on this corpus is to come
+        self.estimates: dict[int, float] = {}  # estimated seconds of evaluating a corpus, by id
+        self.save_seconds = 0.0  # how long writing the model file took, the last time
+        self.eval_total = 0.0  # seconds spent in evaluations, all together
 
     def add(self, nats: float, chars: int) -> None:
         """Count one training step: `nats` summed over its `chars` predicted characters."""
@@ -116,12 +121,35 @@ class Monitor:
         if self.val is None:
             return 0.0
         if self.eval_seconds is None:
-            own = getattr(self.model, "estimate_eval_seconds", None)
-            if own is None:
-                self.eval_seconds = estimate_seconds(self.numpy_model(), self.val)
-            else:
-                self.eval_seconds = own(self.val)
+            self.eval_seconds = self.estimate(self.val)
         return self.eval_seconds
+
+    def estimate(self, corpus: Corpus) -> float:
+        """Seconds evaluating `corpus` should take, from timing a few of its steps (once)."""
+        if id(corpus) not in self.estimates:
+            own = getattr(self.model, "estimate_eval_seconds", None)
+            guess = estimate_seconds(self.numpy_model(), corpus) if own is None else own(corpus)
+            self.estimates[id(corpus)] = guess
+        return self.estimates[id(corpus)]
+
+    def closing_cost(self) -> float:
+        """Seconds the run needs after its last step: the last evaluation, the final one on
+        `closing` (its estimate, scaled by how the evaluations' own estimate turned out) and
+        saving the model."""
+        cost = self.eval_cost() + self.save_seconds
+        if self.closing is not None and self.val is not None:
+            ratio = self.eval_cost() / max(self.estimate(self.val), 1e-9)
+            cost += self.estimate(self.closing) * ratio
+        return cost
+
+    def since_evaluation(self) -> float:
+        """Seconds of training since the last evaluation."""
+        return time.perf_counter() - self.evaluated_at
+
+    def evaluate_on(self, corpus: Corpus) -> LossReport:
+        """The loss of the current weights on `corpus` (the final figure)."""
+        own = getattr(self.model, "evaluate", None)
+        return evaluate(self.numpy_model(), corpus) if own is None else own(corpus)
 
     def tick(self, iterations: int | None, lr: float, epoch: float) -> None:
         """Between evaluations: show the train loss and speed every TICK_SECONDS."""
@@ -172,9 +200,11 @@ class Monitor:
             return
         current = {k: copy_of(w) for k, w in self.model.params.items()}
         self.restore_best()
+        began = time.perf_counter()
         try:
             extra = {**self.file_meta, "training": {"iterations": self.best_step, "complete": False}}
             save(self.numpy_model(), self.checkpoint, extra=extra)
+            self.save_seconds = time.perf_counter() - began
         finally:
             for k, w in current.items():
                 self.model.params[k][...] = w
@@ -192,6 +222,7 @@ class Monitor:
         speed = self.window_chars / max(now - self.last, 1e-9)
         val = None if self.val is None else self.validation_loss()
         self.eval_seconds = time.perf_counter() - now
+        self.eval_total += self.eval_seconds
         self.evaluated_step = self.steps
         improved = val is not None and (self.best is None or val.nats < self.best.nats)
         if val is None or improved:
@@ -218,7 +249,7 @@ class Monitor:
         self.save_checkpoint()
         if self.on_progress is not None:
             self.on_progress(progress)
-        self.last = self.last_shown = time.perf_counter()  # evaluation time is not training time
+        self.last = self.last_shown = self.evaluated_at = time.perf_counter()  # (not training time)
         return self.patience > 0 and self.evals_since_best >= self.patience
 
     def validation_loss(self) -> LossReport:

@@ -26,6 +26,7 @@ from saurus.data.vocab import Vocab
 from saurus.errors import OptionError, TrainingError
 from saurus.generation.evaluation import LossReport
 from saurus.torch_engine import distributed
+from saurus.torch_engine.adam import ForeachAdam
 from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
 from saurus.torch_engine.evaluate import estimate_torch_seconds, torch_loss
 from saurus.torch_engine.modules import RecurrentLM, TransformerLM
@@ -34,8 +35,9 @@ from saurus.training.config import TrainConfig
 OPTIMIZERS = {
     "sgd": lambda params, wd: torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=wd),
     "adagrad": lambda params, wd: torch.optim.Adagrad(params, lr=0.0, weight_decay=wd),
-    "adam": lambda params, wd: torch.optim.Adam(params, lr=0.0),
-    "adamw": lambda params, wd: torch.optim.AdamW(params, lr=0.0, weight_decay=wd),
+    # torch.optim's updates without its 1.4 s import of torch._dynamo (adam.py)
+    "adam": lambda params, wd: ForeachAdam(params),
+    "adamw": lambda params, wd: ForeachAdam(params, weight_decay=wd),
 }
 
 

@@ -9,12 +9,15 @@ measured sizes give a and b, and so the characters C(H) = seconds * (a + b W(H))
 any size H can read in the time left. The rules (measured with benchmarks/planner.py and
 benchmarks/defaults.py on a 2-core machine; none names a corpus):
 
-  size      the largest H whose run reads at least R = 2 characters per parameter,
-            C(H) >= R * P(H), and has at most Q = 10 parameters per training character,
-            P(H) <= Q * N (the data bound). On 2 cores, tiny-shakespeare: 128 units at 10 s,
-            256 at 60 s (NumPy; 384 at 60 s for torch), the best of the sizes tried there;
-            names at 60 s: torch 384 (1.906; 256: 1.919, 512: 1.898).
-  passes    E = C(H) / N, the expected passes over the training data.
+  size      the largest H whose run reads at least R = 3 characters a parameter,
+            C(H) >= R * P(H), and has at most Q = 10 parameters a training character,
+            P(H) <= Q * N (the data bound). The sizes that won before on 2 cores sat at
+            C/P between 1.5 and 5.6 (NumPy on tiny-shakespeare: 128 units at 10 s, 256 at
+            60 s; torch: 384 at 60 s; names at 60 s: 384-512), and a size past the bound
+            lost by 0.02 to 0.6.
+  passes    E = C(H) / N, the expected passes over the training data; at most
+            MAX_PASSES = 20 (dinos' best weights come at about 13 passes; later ones overfit
+            whatever the dropout), so a small list may end before its budget.
   dropout   0.1 * log2(E) between 0 and 0.5: none for one pass or less, 0.1 at two, 0.35
             at eleven (names at 60 s), 0.5 from 32 on (dinos at 10 s reads it 60 times).
   decay     AdamW weight decay 0.01 from two passes on (more passes, more regularising).

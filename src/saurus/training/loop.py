@@ -513,8 +513,13 @@ def make_plan(
     """The plan `train_text` would follow on `text` (measuring this machine where it needs
     to), without training."""
     started = time.perf_counter() if started is None else started
+    asked_engine = config.engine
     config = config.resolved()
     corpus, train, val = prepare_data(text, val_text, config)
+    if config.family != "classic":
+        name_hashes(corpus.lines())  # as train_text does: its time counts in the budget
+    if asked_engine == "auto":
+        config = engine_for_time_left(config, started)
     return plan_for(config, corpus, train, val, started, None)
 
 

@@ -28,19 +28,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from yardsticks import YARDSTICKS, run  # (this folder: one way to run and time a contender)
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus, read_text
 from saurus.data.datasets import dataset_path, load_dataset_text
 from saurus.data.mode_detect import detect_mode
 
-YARDSTICKS = Path(__file__).resolve().parents[2] / "shared" / "yardsticks"
 DATASETS = ("names", "dinos", "sonnets", "tinyshakespeare", "jaychou")
 WORD_LISTS = {"wspanish": "spanish", "witalian": "italian", "wdutch": "dutch", "wswedish": "swedish",
               "wpolish": "polish"}  # fmt: skip
@@ -102,14 +100,6 @@ def split_files(path: Path, folder: Path) -> tuple[str, Path, Path]:
         train_path.write_text(str(train_s.text), encoding="utf-8")
         val_path.write_text(str(val_s.text), encoding="utf-8")
     return mode, train_path, val_path
-
-
-def run(command: list[str], env: dict[str, str]) -> tuple[str, float]:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
-    return done.stdout + done.stderr, time.perf_counter() - start
 
 
 def saurus_train(

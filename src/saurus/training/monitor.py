@@ -262,8 +262,7 @@ class Monitor:
         """The validation loss of the current weights: computed by the model itself where it
         can (the torch engine, without exporting), else by NumPy."""
         assert self.val is not None
-        own = getattr(self.model, "evaluate", None)
-        return evaluate(self.numpy_model(), self.val) if own is None else own(self.val)
+        return self.evaluate_on(self.val)
 
     def numpy_model(self) -> Any:
         """The model as NumPy runs it, to evaluate and save: the model itself, or for the torch

@@ -5,6 +5,7 @@ against a small grid search.
     python benchmarks/planner.py --runs dinos:10,names:60          # some rows
     python benchmarks/planner.py --grid names,tinyshakespeare,wspanish --runs none
     python benchmarks/planner.py --quick                           # dinos for 5 s: a smoke test
+    python benchmarks/planner.py --engine numpy --runs names:60     # the NumPy engine's rows
 
 Every row trains `saurus train FILE -o M --time-budget S` with no other option (the
 planner's defaults: the engine, --mode auto, the size, ...) and the yardstick script for the
@@ -145,6 +146,9 @@ def main() -> int:
     parser.add_argument("--grid-budget", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=2, help="threads for every contender (default: 2)")
     parser.add_argument("--no-yardstick", action="store_true", help="saurus only")
+    parser.add_argument(
+        "--engine", choices=("auto", "numpy", "torch"), default="auto", help="saurus's engine (default: auto)"
+    )
     parser.add_argument("--quick", action="store_true", help="dinos for 5 s: a smoke test")
     parser.add_argument("--data", type=Path, help="where to build the corpora (default: a temporary folder)")
     args = parser.parse_args()
@@ -170,7 +174,7 @@ def main() -> int:
                 print(f"| {corpus} | {budget:g} | not here: skipped | | | | |", flush=True)
                 continue
             mode, train, val = split_files(path, folder)
-            model, took = saurus_train(path, budget, folder, env, args.threads, [])
+            model, took = saurus_train(path, budget, folder, env, args.threads, ["--engine", args.engine])
             ours = saurus_loss(model, val, env, args.threads)
             theirs = float("nan") if args.no_yardstick else yardstick_loss(mode, train, val, budget, env)
             print(

@@ -20,12 +20,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from saurus.classic import ClassicRNN
 from saurus.data.batches import LineBatches
 from saurus.data.corpus import LinesCorpus, read_text
 from saurus.data.datasets import dataset_path
-from saurus.engine.model import CharModel
-from saurus.training.loop import TrainConfig, engine_steps, train_file
+from saurus.models.classic import ClassicRNN
+from saurus.models.recurrent import CharModel
+from saurus.training.backends.numpy import engine_steps
+from saurus.training.loop import TrainConfig, train_file
 
 Row = tuple[str, str, str, float]
 QUALITY = {  # corpus -> (mode, lowercase, what is held out)

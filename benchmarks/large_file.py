@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from saurus.data.datasets import data_dir
-from saurus.training.memory import human
+from saurus.resources import human
 
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 BEFORE = """

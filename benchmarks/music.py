@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from saurus.classics.jazz import EpochReport, JazzSetup, parameter_count, train_jazz
+from saurus.classics.jazz_grammar import load_jazz
 from saurus.data.corpus import StreamCorpus
-from saurus.engine.model import CharModel
-from saurus.generation.evaluation import evaluate
+from saurus.generation.scoring import evaluate
+from saurus.models.recurrent import CharModel
 from saurus.music.assess import (
     improvised,
     likelihood,
@@ -34,8 +36,6 @@ from saurus.music.assess import (
     unigram_likelihood,
     unigram_pieces,
 )
-from saurus.music.jazz_classic import EpochReport, JazzSetup, parameter_count, train_jazz
-from saurus.music.jazz_grammar import load_jazz
 from saurus.music.pieces import load_pieces
 from saurus.music.sample import MusicModel
 from saurus.music.token_text import TokenTable, hold_out, pieces_text

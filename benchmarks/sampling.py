@@ -37,8 +37,8 @@ SOURCES = REPO / "src"
 OLD_FILES = (  # what the sampling speed depends on; the rest of the tree stays as it is
     "saurus/generation/sampling.py",
     "saurus/generation/novelty.py",
-    "saurus/engine/layers.py",
-    "saurus/engine/model.py",
+    "saurus/models/cells.py",
+    "saurus/models/recurrent.py",
 )
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from saurus.classic import ClassicRNN
 from saurus.data.corpus import LinesCorpus, StreamCorpus
+from saurus.models.classic import ClassicRNN
 
 NAMES = "anna\nbob\ncleo\ndora\nemil\nfrida\ngus\nhana\nivo\njana\nkarl\nlena\n"
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from helpers import NAMES, tiny_lines_model
 
-from saurus.cli import main
+from saurus.cli.main import main
 from saurus.data.corpus import LinesCorpus
 from saurus.files import models
-from saurus.files.checkpoint import load_model_file
-from saurus.generation.evaluation import evaluate
+from saurus.files.model_file import load_model_file
+from saurus.generation.scoring import evaluate
 
 
 def saurus(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

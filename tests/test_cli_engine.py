@@ -9,8 +9,8 @@ import pytest
 from helpers import NAMES
 from test_cli import assert_one_line_error, saurus
 
-from saurus.engine.model import CharModel
 from saurus.files import models
+from saurus.models.recurrent import CharModel
 
 
 @pytest.fixture(scope="module")

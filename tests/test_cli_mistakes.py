@@ -14,7 +14,7 @@ from test_cli import assert_one_line_error, saurus
 
 from saurus.data.datasets import DATASETS
 from saurus.files import models
-from saurus.files.checkpoint import load_model_file
+from saurus.files.model_file import load_model_file
 from saurus.generation.novelty import name_hashes
 
 
@@ -213,7 +213,7 @@ def test_eval_takes_a_dataset_name(data_dir: Path, tmp_path: Path) -> None:
 
 def test_threads_limit_blas(tmp_path: Path) -> None:
     code = (
-        "import sys; from saurus.cli import run_with_threads; from threadpoolctl import threadpool_info;"
+        "import sys; from saurus.cli.main import run_with_threads; from threadpoolctl import threadpool_info;"
         "import argparse; ns = argparse.Namespace(threads=1, run=lambda a: print("
         "max(i['num_threads'] for i in threadpool_info())) or 0); run_with_threads(ns)"
     )
@@ -257,7 +257,7 @@ def test_the_package_promises_only_what_ships() -> None:
     """Music is promised now that it ships: the command, and the extra that it needs."""
     from importlib.metadata import metadata
 
-    from saurus.cli import build_parser
+    from saurus.cli.main import build_parser
 
     meta = metadata("saurus")
     assert "music" in meta["Summary"]
@@ -299,7 +299,7 @@ def test_score_stdin_is_bounded_and_must_be_utf8(lines_model: Path) -> None:
 def test_a_tiny_top_p_keeps_the_likeliest_character(tmp_path: Path) -> None:
     """In float32, top_p * total underflowed to 0 and the last character was drawn."""
     from saurus.data.corpus import LinesCorpus
-    from saurus.engine.model import CharModel
+    from saurus.models.recurrent import CharModel
 
     model = CharModel.create(LinesCorpus.from_text(NAMES).vocab(), "lines", hidden=8, seed=3)
     path = tmp_path / "f32.saurus"
@@ -326,7 +326,7 @@ def test_a_failed_overwrite_leaves_the_old_log_and_model(tmp_path: Path) -> None
 
 
 def test_a_log_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
-    from saurus.training.output_lock import output_lock
+    from saurus.files.locks import output_lock
 
     data = tmp_path / "names.txt"
     data.write_text(NAMES * 4)

@@ -18,7 +18,7 @@ import pytest
 from helpers import tiny_lines_model
 
 import saurus
-from saurus.complete import format_offers, likeliest, parse_choice
+from saurus.cli.complete import format_offers, likeliest, parse_choice
 from saurus.files import models
 from saurus.generation.api import complete
 from saurus.generation.sampling import warm_up

@@ -13,7 +13,7 @@ import pytest
 
 from saurus import reference as ref
 from saurus.data.vocab import Vocab
-from saurus.engine.model import CharModel
+from saurus.models.recurrent import CharModel
 
 TOL = 1e-10
 ENGINE_GATES = {  # the engine's fused gate order, as reference weight suffixes

@@ -9,12 +9,12 @@ import pytest
 from helpers import NAMES
 
 from saurus.data.corpus import LinesCorpus
-from saurus.engine.model import CharModel
 from saurus.errors import ModelFileError, OptionError, VocabularyError
 from saurus.files import models
-from saurus.generation.evaluation import evaluate, score_strings, sequence_log_probs
 from saurus.generation.novelty import name_hashes
 from saurus.generation.sampling import Decoding, draw, generate_lines, generate_text
+from saurus.generation.scoring import evaluate, score_strings, sequence_log_probs
+from saurus.models.recurrent import CharModel
 from saurus.training.loop import TrainConfig, train_text
 
 LOGITS = np.log(np.array([[0.5, 0.3, 0.15, 0.05]] * 20000))
@@ -106,7 +106,7 @@ def test_engine_model_files_round_trip(names_model: CharModel, tmp_path: Path) -
     assert generate_lines(loaded, 5, np.random.default_rng(3)) == a
     meta, arrays = names_model.to_file()
     arrays["l0.Wh"] = arrays["l0.Wh"][:, :-1]
-    from saurus.files.checkpoint import save_model_file
+    from saurus.files.model_file import save_model_file
 
     save_model_file(path, meta, arrays)
     with pytest.raises(ModelFileError, match=r"l0\.Wh is missing or has the wrong shape"):

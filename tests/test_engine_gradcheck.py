@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from saurus.data.vocab import Vocab
-from saurus.engine.model import CharModel
 from saurus.gradcheck import numerical_gradient, relative_error
+from saurus.models.recurrent import CharModel
 
 TOL = 1e-7
 

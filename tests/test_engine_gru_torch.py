@@ -19,10 +19,10 @@ import pytest
 from test_engine_gradcheck import setup
 
 from saurus.data.vocab import Vocab
-from saurus.engine.layers import CELLS, TorchGRUCell, cell_for
-from saurus.engine.model import CharModel, param_shapes
 from saurus.errors import ModelFileError, OptionError
 from saurus.gradcheck import numerical_gradient, relative_error
+from saurus.models.cells import CELLS, TorchGRUCell, cell_for
+from saurus.models.recurrent import CharModel, param_shapes
 
 TOL = 1e-7
 VOCAB = Vocab(tuple("\nabcdefg"))

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from saurus.engine.optim import Optimizer, Schedule, clip_elementwise, clip_global_norm, global_norm
 from saurus.errors import OptionError
+from saurus.models.optim import Optimizer, Schedule, clip_elementwise, clip_global_norm, global_norm
 
 
 def one_param(value: float = 1.0) -> dict[str, np.ndarray]:

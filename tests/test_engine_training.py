@@ -15,7 +15,7 @@ from saurus.data.batches import LineBatches, StreamBatches
 from saurus.data.corpus import LinesCorpus
 from saurus.errors import OptionError
 from saurus.files import models
-from saurus.generation.evaluation import evaluate
+from saurus.generation.scoring import evaluate
 from saurus.training.loop import Progress, TrainConfig, train_text
 
 TEXT = NAMES * 3 + "olga\npia\nquinn\nrosa\nsven\ntom\numa\nvera\nwalt\nxena\nyara\nzeno\n"

@@ -12,12 +12,12 @@ from helpers import NAMES
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.data.vocab import Vocab
-from saurus.engine.transformer import TransformerModel, TransformerState, param_shapes, rotary_tables, rotate
 from saurus.errors import ModelFileError, OptionError
 from saurus.files import models
-from saurus.files.checkpoint import load_model_file, save_model_file
-from saurus.generation.evaluation import evaluate, score_strings
+from saurus.files.model_file import load_model_file, save_model_file
 from saurus.generation.sampling import generate_lines, generate_text
+from saurus.generation.scoring import evaluate, score_strings
+from saurus.models.transformer import TransformerModel, TransformerState, param_shapes, rotary_tables, rotate
 from saurus.protocol import START
 
 TEXT = "the cat sat on the mat. the dog dug a log. "
@@ -209,7 +209,7 @@ def test_create_initialises_as_gpt2_and_checks_its_options() -> None:
 
 
 def torch_gpt(vocab: int, d_model: int, layers: int, heads: int, context: int, tied: bool):
-    """A small GPT written directly in torch, independently of saurus.torch_engine."""
+    """A small GPT written directly in torch, independently of saurus.training.backends.torch."""
     torch = pytest.importorskip("torch")
     nn, F = torch.nn, torch.nn.functional
 

@@ -3,7 +3,7 @@ negative integers, empty strings, whitespace, Unicode digits and random text. Th
 either takes a value (a finite number in the option's range, the very number Python reads
 from the text) or ends with exit status 2 and one line on stderr; the commands run with
 extreme values that the parser takes end in a result or in one line and status 2, never
-a traceback or a hang. The options are read from saurus.cli.build_parser(), so a new
+a traceback or a hang. The options are read from saurus.cli.main.build_parser(), so a new
 option is fuzzed as soon as it exists (and fails here until it has a rule below).
 
 Examples come from a fixed seed; SAURUS_FUZZ_SCALE=20 makes twenty times as many.
@@ -27,11 +27,12 @@ from helpers import NAMES, Hang, tiny_lines_model, tiny_stream_model, wall_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saurus import cli
+from saurus.cli import args as cli
+from saurus.cli.main import build_parser, main
+from saurus.cli.music import tempo_value
+from saurus.cli.serve import MAX_PORT, parallel_value, port_value, timeout_value
 from saurus.files import models
-from saurus.music.commands import tempo_value
 from saurus.training.config import MAX_SEED
-from saurus.web.commands import MAX_PORT, parallel_value, port_value, timeout_value
 from saurus.web.limits import MAX_PARALLEL, MAX_TIMEOUT
 
 SCALE = float(os.environ.get("SAURUS_FUZZ_SCALE", "1"))
@@ -139,7 +140,7 @@ def numeric_options() -> tuple[list[Option], list[str]]:
                 base = (*command, *required_arguments(parser))
                 found.append(Option(command, flag, action.dest, rule, base))
 
-    walk(cli.build_parser(), ())
+    walk(build_parser(), ())
     return found, unknown
 
 
@@ -269,7 +270,7 @@ def check_value(parser: cli.Parser, option: Option, text: str, capsys: pytest.Ca
 
 @pytest.fixture(scope="module")
 def parser() -> cli.Parser:
-    return cli.build_parser()
+    return build_parser()
 
 
 def test_hostile_values_for_every_numeric_option(
@@ -415,7 +416,7 @@ def run_main(root: Path, args: tuple[str, ...], capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     try:
         with wall_limit(60):
-            code: object = cli.main(list(args))
+            code: object = main(list(args))
     except SystemExit as exit_:
         code = exit_.code
     except (Exception, Hang) as err:

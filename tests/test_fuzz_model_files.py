@@ -36,14 +36,15 @@ from helpers import NAMES, Hang, tiny_lines_model, tiny_stream_model, wall_limit
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.data.vocab import EOS
-from saurus.engine.model import CharModel
-from saurus.engine.transformer import TransformerModel
 from saurus.errors import ModelFileError, SaurusError
-from saurus.files import checkpoint, models
-from saurus.files.checkpoint import FORMAT, FORMAT_VERSION, META_MEMBER
-from saurus.generation.evaluation import score_strings
+from saurus.files import model_file as checkpoint
+from saurus.files import models
+from saurus.files.model_file import FORMAT, FORMAT_VERSION, META_MEMBER
 from saurus.generation.novelty import name_hashes
 from saurus.generation.sampling import generate_lines, generate_text
+from saurus.generation.scoring import score_strings
+from saurus.models.recurrent import CharModel
+from saurus.models.transformer import TransformerModel
 from saurus.protocol import SequenceModel
 
 SCALE = float(os.environ.get("SAURUS_FUZZ_SCALE", "1"))
@@ -730,7 +731,7 @@ def test_a_cell_of_the_wrong_type_is_a_model_file_error_not_a_type_error(
             failures.append(f"cell={value!r}: {type(err).__name__}: {err}")
     if failures and KNOWN_BUG is not None:
         pytest.xfail(
-            "known bug in saurus/engine/model.py CharModel.from_file: `cell not in CELLS` on an "
+            "known bug in saurus/models/recurrent.py CharModel.from_file: `cell not in CELLS` on an "
             "unhashable value raises TypeError: " + "; ".join(failures)
         )
     assert not failures, failures

@@ -31,13 +31,13 @@ from saurus.data.corpus import (
     read_text,
     stripped_lines,
 )
-from saurus.data.unknown_chars import drop_unknown, prepare_scored
 from saurus.data.vocab import EOS, Vocab, is_surrogate
-from saurus.engine.model import CharModel
-from saurus.engine.transformer import TransformerModel
 from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
-from saurus.generation.evaluation import score_strings
 from saurus.generation.sampling import MAX_NAME_LEN, generate_lines, generate_text
+from saurus.generation.scoring import score_strings
+from saurus.generation.unknown_chars import drop_unknown, prepare_scored
+from saurus.models.recurrent import CharModel
+from saurus.models.transformer import TransformerModel
 from saurus.protocol import SequenceModel
 
 SCALE = float(os.environ.get("SAURUS_FUZZ_SCALE", "1"))

@@ -24,12 +24,13 @@ from typing import Any
 import pytest
 from test_resume import LINES, LINES_TEXT, assert_same_run, poll, saurus_train
 
-from saurus import cli
+from saurus import atomic
+from saurus.cli import main as cli
 from saurus.errors import ModelFileError
-from saurus.files import atomic, models
-from saurus.files.checkpoint import load_model_file
+from saurus.files import models
+from saurus.files.locks import lock_path_for
+from saurus.files.model_file import load_model_file
 from saurus.training.loop import train_text
-from saurus.training.output_lock import lock_path_for
 from saurus.training.resume import state_path_for
 
 LONG = os.environ.get("SAURUS_LONG_TESTS") == "1"

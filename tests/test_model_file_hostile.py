@@ -23,11 +23,12 @@ import pytest
 from helpers import NAMES, tiny_lines_model
 
 from saurus.data.corpus import LinesCorpus
-from saurus.engine.model import CharModel
 from saurus.errors import ModelFileError
-from saurus.files import checkpoint, models
-from saurus.files.checkpoint import FORMAT, FORMAT_VERSION, META_MEMBER, load_model_file
-from saurus.training.outputs import MODEL, check_output
+from saurus.files import model_file as checkpoint
+from saurus.files import models
+from saurus.files.model_file import FORMAT, FORMAT_VERSION, META_MEMBER, load_model_file
+from saurus.files.outputs import MODEL, check_output
+from saurus.models.recurrent import CharModel
 
 # --- building files by hand ----------------------------------------------------------------
 

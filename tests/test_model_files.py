@@ -12,7 +12,7 @@ from helpers import tiny_lines_model, tiny_stream_model
 
 from saurus.errors import ModelFileError
 from saurus.files import models
-from saurus.files.checkpoint import META_KEY, load_model_file, save_model_file
+from saurus.files.model_file import META_KEY, load_model_file, save_model_file
 from saurus.generation.sampling import generate_lines
 
 

@@ -15,12 +15,12 @@ from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
 import saurus.generation.likely as likely
 from saurus.data.corpus import LinesCorpus
-from saurus.engine.transformer import TransformerModel
 from saurus.errors import OptionError
 from saurus.files import models
-from saurus.generation.evaluation import score_strings
 from saurus.generation.likely import most_likely_names
 from saurus.generation.novelty import hashes_of, name_hashes
+from saurus.generation.scoring import score_strings
+from saurus.models.transformer import TransformerModel
 from saurus.protocol import SequenceModel
 from saurus.training.loop import TrainConfig, train_text
 

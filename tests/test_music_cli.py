@@ -13,8 +13,8 @@ pytest.importorskip("miditok")
 from test_cli import assert_one_line_error, saurus  # noqa: E402
 
 from saurus.data.corpus import StreamCorpus  # noqa: E402
-from saurus.generation.evaluation import evaluate  # noqa: E402
 from saurus.generation.sampling import Decoding  # noqa: E402
+from saurus.generation.scoring import evaluate  # noqa: E402
 from saurus.music.pieces import Piece, load_pieces  # noqa: E402
 from saurus.music.sample import improvise, load_music_model  # noqa: E402
 from saurus.music.token_text import SEPARATOR, TokenTable, hold_out, pieces_text  # noqa: E402
@@ -155,7 +155,7 @@ def test_music_mistakes_end_in_one_line_and_touch_nothing(model: Path, songs: Pa
     assert saurus("train", names, "-o", text_model, "--iterations", "2", "-q").returncode == 0
     before = {p: p.read_bytes() for p in (kept, model, names, text_model)}
     cases = [
-        (("music", "sample", model, "-o", kept), "exists; add --overwrite"),
+        (("music", "sample", model, "-o", kept), "already exists; pass --overwrite"),
         (("music", "sample", model, "-o", model, "--overwrite"), "is an input"),
         (("music", "sample", text_model, "-o", tmp_path / "x.mid"), "not a music model"),
         (("music", "sample", names, "-o", tmp_path / "x.mid"), "not a saurus model"),

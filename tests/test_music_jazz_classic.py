@@ -12,8 +12,7 @@ import pytest
 pytest.importorskip("music21")
 from test_cli import assert_one_line_error, saurus
 
-from saurus.generation.sampling import Decoding
-from saurus.music.jazz_classic import (
+from saurus.classics.jazz import (
     M_WINDOWS,
     TX,
     EpochReport,
@@ -25,7 +24,8 @@ from saurus.music.jazz_classic import (
     value_vocab,
     windows,
 )
-from saurus.music.jazz_grammar import load_jazz
+from saurus.classics.jazz_grammar import load_jazz
+from saurus.generation.sampling import Decoding
 from saurus.protocol import START
 
 

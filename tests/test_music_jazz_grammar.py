@@ -13,8 +13,7 @@ import pytest
 
 music21 = pytest.importorskip("music21")
 
-from saurus.errors import DataError, OptionError  # noqa: E402
-from saurus.music.jazz_grammar import (  # noqa: E402
+from saurus.classics.jazz_grammar import (  # noqa: E402
     JazzData,
     decode_bar,
     harmonies,
@@ -22,6 +21,7 @@ from saurus.music.jazz_grammar import (  # noqa: E402
     round_length,
     values_to_midi,
 )
+from saurus.errors import DataError, OptionError  # noqa: E402
 
 VALUE = re.compile(r"^[RCSAX],\d+\.\d{3}(,<[^,]+,[^,]+>)?$")
 MEASURED_VERSION = "10.5.1"  # the counts below were measured with this music21

@@ -13,7 +13,6 @@ import pytest
 from helpers import NAMES
 
 from saurus.data.corpus import LinesCorpus
-from saurus.engine.model import CharModel
 from saurus.files import models
 from saurus.generation.decoding import Decoding
 from saurus.generation.novelty import (
@@ -31,6 +30,7 @@ from saurus.generation.novelty import (
 )
 from saurus.generation.sampling import generate_lines, iter_lines, unique_lines
 from saurus.generation.steppers import stepper_for
+from saurus.models.recurrent import CharModel
 from saurus.training.loop import TrainConfig, train_text
 
 TRAINING = set(LinesCorpus.from_text(NAMES).examples)

@@ -14,7 +14,7 @@ import saurus as api
 from saurus.data.datasets import DATASETS, EMBEDDED_DIR, dataset_path
 from saurus.files.pretrained import PRETRAINED, pretrained_path
 from saurus.generation.api import complete
-from saurus.generation.evaluation import score_strings
+from saurus.generation.scoring import score_strings
 
 
 @pytest.fixture

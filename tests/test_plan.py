@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saurus.cli import main
+from saurus.cli.main import main
 from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.data.mode_detect import detect_mode
 from saurus.training.calibrate import sample_corpus

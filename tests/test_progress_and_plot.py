@@ -22,7 +22,7 @@ import pytest
 from helpers import NAMES, tiny_lines_model
 
 from saurus import plot
-from saurus.cli import main
+from saurus.cli.main import main
 from saurus.files import models
 from saurus.training.monitor import Progress
 from saurus.training.progress_line import ProgressLine, format_progress, run_fraction, seconds_left
@@ -296,7 +296,7 @@ def test_saurus_plot_writes_a_png_and_keeps_what_is_there(
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
 
     assert main(["plot", str(logs[0]), "-o", str(out)]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert "already exists (a PNG picture); pass --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == data
     assert main(["plot", str(logs[0]), "-o", str(out), "--overwrite"]) == 0
     assert out.read_bytes() != data and out.read_bytes().startswith(PNG_SIGNATURE)
@@ -312,7 +312,7 @@ def current_umask() -> int:
     ("output", "overwrite", "message"),
     [
         ("a.saurus.log.jsonl", True, "refusing to write the picture over"),  # an input
-        ("m.saurus", True, "give a picture name ending in .png, .svg or .pdf"),
+        ("m.saurus", True, "ending in .png, .svg or .pdf"),
         ("notes.png", True, "refusing to overwrite"),  # exists, and is not a PNG
         ("pics", False, "is a folder"),
         ("curves.jpg", False, "ending in .png, .svg or .pdf"),
@@ -448,5 +448,5 @@ def test_train_plot_refuses_an_existing_picture_before_training(
     (tmp_path / "m.saurus.png").write_text("my drawing")
     assert main(["train", str(names_file), "-o", str(model), "--iterations", "5", "--plot", *SMALL[:4]]) == 2
     err = capsys.readouterr().err
-    assert "m.saurus.png already exists; pass --overwrite" in err and len(err.strip().splitlines()) == 1
+    assert "m.saurus.png: it is not a PNG picture" in err and len(err.strip().splitlines()) == 1
     assert not model.exists() and (tmp_path / "m.saurus.png").read_text() == "my drawing"

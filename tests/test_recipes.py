@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saurus.cli import main
+from saurus.classics import jaychou, minchar
+from saurus.classics.common import encode, sorted_vocab
+from saurus.cli.main import main
 from saurus.data.datasets import load_dataset_text
-from saurus.recipes import jaychou, minchar
-from saurus.recipes.common import encode, sorted_vocab
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog.\nShe sells sea shells by the sea shore;\n"

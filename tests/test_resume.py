@@ -26,11 +26,12 @@ import numpy as np
 import pytest
 
 import saurus
-from saurus import cli
+from saurus.cli import main as cli
 from saurus.errors import DataError, ModelFileError, OptionError
 from saurus.files import models
-from saurus.files.checkpoint import load_model_file
+from saurus.files.model_file import load_model_file
 from saurus.training.config import torch_available
+from saurus.training.interrupts import sigterm_as_interrupt
 from saurus.training.loop import TrainConfig, TrainResult, train_text
 from saurus.training.monitor import Monitor
 from saurus.training.resume import state_path_for
@@ -138,7 +139,7 @@ def test_a_signal_then_resume_equals_a_straight_run(
     for 200 steps), the run saves its state of that step and resumes to the same end."""
     cfg = replace(cfg, iterations=200)
     straight = train(tmp_path, "straight.saurus", text, cfg)
-    with monkeypatch.context() as patch, cli.sigterm_as_interrupt() as terminated:
+    with monkeypatch.context() as patch, sigterm_as_interrupt() as terminated:
         signal_at(patch, 107, signum)
         first = train(tmp_path, "resumed.saurus", text, cfg)
     assert first.interrupted and first.iterations_done == 107

@@ -10,8 +10,8 @@ from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus
 from saurus.errors import OptionError, VocabularyError
-from saurus.generation.evaluation import LossReport, evaluate, log_softmax
 from saurus.generation.sampling import Decoding, draw, generate_lines, generate_text
+from saurus.generation.scoring import LossReport, evaluate, log_softmax
 from saurus.protocol import START
 from saurus.reference.name_model import name_forward
 

@@ -14,12 +14,12 @@ from helpers import NAMES, tiny_lines_model
 import saurus.generation.sampling as sampling
 from saurus.data.corpus import LinesCorpus
 from saurus.data.vocab import Vocab
-from saurus.engine.model import CharModel
-from saurus.engine.transformer import TransformerModel
 from saurus.generation.decoding import Decoding, choose, cumulative, pick
 from saurus.generation.names import assemble, code_points, draw_names
 from saurus.generation.sampling import generate_lines, iter_lines
 from saurus.generation.steppers import FusedLSTM, RowStepper, StateStepper, stepper_for
+from saurus.models.recurrent import CharModel
+from saurus.models.transformer import TransformerModel
 from saurus.protocol import START
 
 VOCAB = LinesCorpus.from_text(NAMES).vocab()

@@ -10,9 +10,7 @@ import pytest
 from helpers import NAMES, tiny_lines_model, tiny_stream_model
 
 import saurus.generation.sampling as sampling
-from saurus.classic import ClassicRNN
 from saurus.data.corpus import LinesCorpus
-from saurus.engine.model import CharModel
 from saurus.errors import OptionError
 from saurus.generation.sampling import (
     MAX_NAME_LEN,
@@ -23,6 +21,8 @@ from saurus.generation.sampling import (
     iter_text,
     iter_texts,
 )
+from saurus.models.classic import ClassicRNN
+from saurus.models.recurrent import CharModel
 from saurus.protocol import SequenceModel
 from saurus.training.loop import TrainConfig, train_text
 

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from saurus.torch_engine.adam import ForeachAdam  # noqa: E402
+from saurus.training.backends.torch.adam import ForeachAdam  # noqa: E402
 
 
 def model_and_batches(seed: int = 0) -> tuple[torch.nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
@@ -83,7 +83,7 @@ def test_a_learning_rate_that_overflows_float32_is_refused() -> None:
 def test_a_step_does_not_import_torch_dynamo() -> None:
     code = (
         "import sys, torch\n"
-        "from saurus.torch_engine.adam import ForeachAdam\n"
+        "from saurus.training.backends.torch.adam import ForeachAdam\n"
         "m = torch.nn.Linear(3, 2); o = ForeachAdam(m.parameters(), 0.01)\n"
         "m(torch.ones(1, 3)).sum().backward(); o.param_groups[0]['lr'] = 0.1; o.step(); o.zero_grad()\n"
         "o.load_state_dict(o.state_dict())\n"

@@ -15,10 +15,10 @@ from test_cli import assert_one_line_error, saurus
 torch = pytest.importorskip("torch")
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus  # noqa: E402
-from saurus.engine.model import CharModel  # noqa: E402
 from saurus.files import models  # noqa: E402
-from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy  # noqa: E402
-from saurus.torch_engine.modules import RecurrentLM  # noqa: E402
+from saurus.models.recurrent import CharModel  # noqa: E402
+from saurus.training.backends.torch.convert import recurrent_from_numpy, to_numpy  # noqa: E402
+from saurus.training.backends.torch.modules import RecurrentLM  # noqa: E402
 
 TEXT = "the cat sat on the mat.\nthe dog sat on the log.\n" * 3
 FAST = ("--engine", "torch", "--hidden", "16", "--iterations", "20", "-q", "--threads", "1")
@@ -110,7 +110,7 @@ def test_train_with_torch_and_sample_without_it(tmp_path: Path) -> None:
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'torch' or name.startswith('torch.'): raise ImportError('no torch here')\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "from saurus.cli import main\n"
+        "from saurus.cli.main import main\n"
         f"sys.exit(main(['sample', {str(out)!r}, '-n', '5', '--seed', '0']))\n"
     )
     sampled = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
@@ -145,8 +145,8 @@ def test_torch_options_need_their_engine(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["lines", "stream"])
 @pytest.mark.parametrize(("tied", "positions"), [(False, "learned"), (True, "learned"), (True, "rotary")])
 def test_a_transformer_gives_the_same_logits_in_both_engines(mode: str, tied: bool, positions: str) -> None:
-    from saurus.torch_engine.convert import transformer_from_numpy
-    from saurus.torch_engine.modules import TransformerLM
+    from saurus.training.backends.torch.convert import transformer_from_numpy
+    from saurus.training.backends.torch.modules import TransformerLM
 
     torch.manual_seed(1)
     vocab = vocab_of(mode)
@@ -263,7 +263,7 @@ def test_compile_trains_the_same_model_as_eager(tmp_path: Path) -> None:
 
 
 def test_the_moving_average_follows_its_formula_and_is_what_gets_saved(tmp_path: Path) -> None:
-    from saurus.torch_engine.train import TorchTrainee
+    from saurus.training.backends.torch.train import TorchTrainee
 
     module = RecurrentLM(5, "lstm", 4, 1, 0.0)
     trainee = TorchTrainee(module, vocab_of("lines"), "lines", False, "float32")

@@ -11,9 +11,9 @@ pytest.importorskip("torch")
 import torch
 
 from saurus.data.corpus import LinesCorpus, StreamCorpus
-from saurus.generation.evaluation import evaluate
-from saurus.torch_engine.modules import RecurrentLM, TransformerLM
-from saurus.torch_engine.train import TorchTrainee
+from saurus.generation.scoring import evaluate
+from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
+from saurus.training.backends.torch.train import TorchTrainee
 
 TEXT = "the cat sat on the mat. the dog dug a log in the fog; a frog sat on the log. " * 40
 MODULES = {

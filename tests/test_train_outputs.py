@@ -13,10 +13,10 @@ import pytest
 from helpers import NAMES
 from test_cli import assert_one_line_error, saurus
 
+from saurus.atomic import atomic_write_bytes
 from saurus.files import models
-from saurus.files.atomic import atomic_write_bytes
-from saurus.files.checkpoint import load_model_file
-from saurus.training.output_lock import lock_path_for, output_lock
+from saurus.files.locks import lock_path_for, output_lock
+from saurus.files.model_file import load_model_file
 
 FAST = ("--iterations", "20", "--hidden", "8", "-q")
 
@@ -71,7 +71,7 @@ def test_a_second_run_on_the_same_model_is_refused_while_the_first_runs(data: Pa
 def test_a_lock_left_by_a_killed_run_is_stale_and_taken_over(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.saurus"
     code = (
-        "import os, sys; from pathlib import Path; from saurus.training.output_lock import acquire;"
+        "import os, sys; from pathlib import Path; from saurus.files.locks import acquire;"
         f"acquire(Path({str(out)!r})); os._exit(9)"  # dies holding the lock, leaving the file
     )
     subprocess.run([sys.executable, "-c", code], check=False, timeout=60)

@@ -75,8 +75,8 @@ def test_dinos_reaches_the_classic_quality(dinos_path: Path) -> None:
 
 
 def test_diverged_weights_stop_training_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from saurus.classic import ClassicRNN
     from saurus.errors import TrainingError
+    from saurus.models.classic import ClassicRNN
 
     real_fit = ClassicRNN.fit_lines
 

@@ -13,7 +13,7 @@ from helpers import NAMES
 from saurus.data.corpus import MAX_LINE_CHARS, LinesCorpus, StreamCorpus
 from saurus.errors import DataError, OptionError
 from saurus.files import models
-from saurus.generation.evaluation import evaluate
+from saurus.generation.scoring import evaluate
 from saurus.training.loop import Progress, TrainConfig, train_text
 from saurus.training.monitor import Monitor
 

@@ -14,7 +14,7 @@ import pytest
 from helpers import require
 
 import saurus
-from saurus.cli import main
+from saurus.cli.main import main
 
 require("fastapi")
 require("httpx")

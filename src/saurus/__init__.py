@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "saurus.data.corpus": ("LinesCorpus", "StreamCorpus", "make_corpus", "read_text"),
     "saurus.errors": ("DataError", "ModelFileError", "OptionError", "SaurusError", "VocabularyError"),
-    "saurus.generation.evaluation": ("LossReport", "evaluate", "score_strings"),
+    "saurus.generation.scoring": ("LossReport", "evaluate", "score_strings"),
     "saurus.files.models": ("load", "save"),
     "saurus.generation.sampling": (
         "generate_lines",
@@ -68,7 +68,6 @@ if TYPE_CHECKING:
     from saurus.data.vocab import Vocab
     from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
     from saurus.files.models import load, save
-    from saurus.generation.evaluation import LossReport, evaluate, score_strings
     from saurus.generation.sampling import (
         generate_lines,
         generate_text,
@@ -77,6 +76,7 @@ if TYPE_CHECKING:
         iter_text,
         iter_texts,
     )
+    from saurus.generation.scoring import LossReport, evaluate, score_strings
     from saurus.training.loop import TrainConfig, TrainResult, train_file, train_text
 
 

@@ -24,7 +24,7 @@ def process_age() -> float:
 def main() -> int:
     started = time.perf_counter() - process_age()
     try:
-        from saurus.cli import main as run
+        from saurus.cli.main import main as run
 
         return run(started=started)
     except KeyboardInterrupt:  # before the command's own handler is in place

@@ -9,7 +9,6 @@ it off screen (Agg); it is imported only when a picture is drawn.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -18,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saurus import cli
-from saurus.errors import DataError, ModelFileError, SaurusError, os_reason
-from saurus.files.atomic import atomic_writer
-from saurus.training.outputs import check_folder, is_model_file, log_path_for, same_file
+from saurus.atomic import atomic_writer
+from saurus.errors import DataError, SaurusError, os_reason
+from saurus.files.outputs import is_model_file, log_path_for
 
 PLOT_EXTRA = "needs the 'plot' extra: pip install 'saurus[plot]'"
 MAX_LOG_BYTES = 256 * 1024**2
 # what a picture of each kind starts with (SVG: an XML declaration or the svg element)
-SIGNATURES = {".png": (b"\x89PNG\r\n\x1a\n",), ".pdf": (b"%PDF",), ".svg": (b"<?xml", b"<svg")}
 NUMBERS = ("iteration", "seconds", "train_nats")  # every record has them; val_nats may be null
 
 
@@ -177,38 +174,6 @@ def make_figure(runs: list[Run]) -> Any:
     return fig
 
 
-def check_picture_output(path: Path, *, protect: tuple[Path, ...], overwrite: bool, option: str) -> None:
-    """Refuse a picture path that names an input, a folder, an unknown kind of picture, or
-    (without `overwrite`) an existing file; with it, a file that is not such a picture."""
-    if path.name in ("", ".", "..") or path.is_dir():
-        raise ModelFileError(f"{path} is a folder; give a file name for the picture ({option})")
-    if any(same_file(path, p) for p in protect):
-        raise ModelFileError(f"refusing to write the picture over {path}; give another {option}")
-    suffix = path.suffix.lower()
-    if suffix not in SIGNATURES:
-        raise ModelFileError(f"{option} {path}: give a picture name ending in .png, .svg or .pdf")
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise ModelFileError(
-                f"{path} already exists; pass --overwrite to replace it, or give another {option}"
-            )
-        if not path.is_file() or not is_picture(path, suffix):
-            raise ModelFileError(
-                f"refusing to overwrite {path}: it is not a {suffix[1:].upper()} picture; choose another name"
-            )
-    check_folder(path, "the picture")
-
-
-def is_picture(path: Path, suffix: str) -> bool:
-    """Whether `path` starts as a picture of its kind does (an empty file counts)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(64)
-    except OSError:
-        return False
-    return not head or head.lstrip().startswith(SIGNATURES[suffix])
-
-
 def save_figure(fig: Any, path: Path) -> None:
     """Write the picture atomically (a temporary file beside it, then renamed), with the
     permissions `open()` would give."""
@@ -228,53 +193,15 @@ def picture_path_for(model: Path) -> Path:
     return model.with_name(model.name + ".png")
 
 
-def check_training_picture(model: Path, *, protect: tuple[Path, ...], overwrite: bool) -> Path:
-    """Before `train --plot` trains: matplotlib is there and MODEL.png may be written."""
-    require_matplotlib()
-    picture = picture_path_for(model)
-    check_picture_output(picture, protect=protect, overwrite=overwrite, option="-o")
-    return picture
-
-
-def draw_after_training(log: Path, picture: Path) -> bool:
-    """Draw a finished (or interrupted) run's curves; a run with no evaluation logged, or a
-    picture that cannot be written, gets a warning instead (the model is saved already)."""
+def draw_after_training(log: Path, picture: Path) -> str | None:
+    """Draw a finished (or interrupted) run's curves: None, or the warning that says why
+    none were drawn (no evaluation logged, a picture that cannot be written; the model is
+    saved already)."""
     try:
         if not log.is_file() or not log.stat().st_size:
-            cli.say(f"no evaluation was logged, so no curves were drawn in {picture}")
-            return False
+            return f"no evaluation was logged, so no curves were drawn in {picture}"
         draw([log], picture)
     except (SaurusError, OSError) as err:
         reason = err if isinstance(err, SaurusError) else os_reason(err)
-        cli.say(f"warning: could not draw the curves in {picture}: {reason}")
-        return False
-    return True
-
-
-def add_plot_command(sub: argparse._SubParsersAction) -> None:
-    """Register `saurus plot`."""
-    p = cli.add_command(
-        sub,
-        "plot",
-        "draw training and validation loss from training logs (needs the 'plot' extra)",
-        "saurus plot dinos.saurus.log.jsonl -o dinos.png",
-        "saurus plot small.saurus.log.jsonl big.saurus.log.jsonl -o compare.png --overwrite",
-    )
-    p.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="training logs (MODEL.log.jsonl)")
-    p.add_argument(
-        "-o", "--output", type=Path, required=True, help="the picture to write (.png, .svg or .pdf)"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing picture")
-    p.set_defaults(run=cmd_plot)
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    require_matplotlib()
-    runs = read_logs(args.logs)
-    check_picture_output(args.output, protect=tuple(args.logs), overwrite=args.overwrite, option="-o")
-    save_figure(make_figure(runs), args.output)
-    evaluations = sum(len(r.steps) for r in runs)
-    cli.say(
-        f"drew {len(runs)} run{'s' if len(runs) > 1 else ''} ({evaluations} evaluations) in {args.output}"
-    )
-    return 0
+        return f"warning: could not draw the curves in {picture}: {reason}"
+    return None

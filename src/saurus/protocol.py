@@ -7,7 +7,6 @@ where ids is an int array (B,) and START (-1) marks the start of a sequence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -52,37 +51,3 @@ def seen_names(arrays: dict[str, np.ndarray]) -> np.ndarray:
     if seen.dtype != np.uint64 or seen.ndim != 1:
         raise ModelFileError("the model's list of seen names is malformed")
     return seen
-
-
-class WeightsModel:
-    """What models keeping their weights in a dict `params` share (a mixin, no fields)."""
-
-    params: dict[str, np.ndarray]
-    vocab: Vocab
-
-    @property
-    def start_id(self) -> int:
-        """What START reads: the end token, which doubles as the start token, when the
-        vocabulary has one; else START itself (a zero input)."""
-        eos = self.vocab.eos_id
-        return START if eos is None else eos
-
-    def generate(self, prompt: str = "", **options: Any) -> list[str]:
-        """Texts that continue `prompt`, with Hugging Face's names (saurus.generation.api):
-        max_new_tokens, temperature (0: greedy), top_k, top_p, num_return_sequences, stop, seed."""
-        from saurus.generation.api import generate
-
-        return generate(self, prompt, **options)  # type: ignore[arg-type]
-
-    def score(self, texts: str | Sequence[str]) -> list[Any]:
-        """Nats, bits per character and perplexity of each text (saurus.generation.api.Score)."""
-        from saurus.generation.api import score
-
-        return score(self, texts)  # type: ignore[arg-type]
-
-    def num_params(self) -> int:
-        return sum(w.size for w in self.params.values())
-
-    def is_finite(self) -> bool:
-        """False once training has diverged (a weight became NaN or infinite)."""
-        return all(np.isfinite(w).all() for w in self.params.values())

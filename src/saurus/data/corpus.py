@@ -17,7 +17,7 @@ import numpy as np
 from saurus.data.stream_file import MappedText
 from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, OptionError, os_reason
-from saurus.training.memory import check_fits, human
+from saurus.resources import check_fits, human
 
 Mode = Literal["lines", "stream"]
 MODES: tuple[Mode, ...] = ("lines", "stream")

@@ -17,9 +17,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from saurus.atomic import atomic_write_bytes
 from saurus.data.corpus import Mode, decode_text, read_text
 from saurus.errors import DataError
-from saurus.files.atomic import atomic_write_bytes
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"  # package data: the default dataset
 DATA_DIR_ENV = "SAURUS_DATA_DIR"

@@ -39,7 +39,7 @@ import numpy as np
 
 from saurus.data.vocab import EOS, Vocab, describe_char
 from saurus.errors import DataError, OptionError, VocabularyError, os_reason
-from saurus.training.memory import human
+from saurus.resources import human
 
 CHUNK_BYTES = 1 << 20  # bytes read at a time
 MAX_CARRY = 1 << 20  # characters of an unfinished line held back before it is cut

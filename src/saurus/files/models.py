@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from saurus.classic import ClassicRNN
-from saurus.engine.model import CharModel
-from saurus.engine.transformer import TransformerModel
 from saurus.errors import ModelFileError
-from saurus.files.checkpoint import load_model_file, save_model_file
+from saurus.files.model_file import load_model_file, save_model_file
 from saurus.files.pretrained import resolve
+from saurus.models.classic import ClassicRNN
+from saurus.models.recurrent import CharModel
+from saurus.models.transformer import TransformerModel
 from saurus.protocol import SequenceModel
 
 MODEL_KINDS: dict[str, Any] = {ClassicRNN.kind: ClassicRNN, CharModel.kind: CharModel}

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from saurus.errors import OptionError
-from saurus.generation.evaluation import LossReport, score_strings
 from saurus.generation.sampling import MAX_COUNT, generate_lines, generate_texts, is_real, is_whole
+from saurus.generation.scoring import LossReport, score_strings
 from saurus.protocol import SequenceModel
 
 MAX_STOP_STRINGS = 16

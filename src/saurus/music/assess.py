@@ -12,8 +12,8 @@ import numpy as np
 
 from saurus.data.corpus import StreamCorpus
 from saurus.errors import DataError
-from saurus.generation.evaluation import LossReport, evaluate
 from saurus.generation.sampling import Decoding
+from saurus.generation.scoring import LossReport, evaluate
 from saurus.music.pieces import Piece, load_pieces
 from saurus.music.quality import NoteList, compare, copy_rate, longest_shared_run
 from saurus.music.sample import MusicModel, improvise, load_music_model

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from saurus.atomic import atomic_write_bytes
 from saurus.data.datasets import Dataset, cache_dir, verified_path
 from saurus.errors import DataError
-from saurus.files.atomic import atomic_write_bytes
 from saurus.music.tokens import (
     TOKENIZER,
     TOKENIZER_PARAMS,
@@ -25,6 +25,7 @@ from saurus.music.tokens import (
     midi_files,
     music_packages,
     read_score,
+    score_from_bytes,
 )
 
 BACH = "bach"
@@ -126,8 +127,6 @@ def chorale_tokens(path: Path) -> list[str]:
     """One chorale through music21 to MIDI, then to tokens ([] if it holds no notes, or if
     music21 cannot export it: one of its files has repeats it cannot expand)."""
     from music21 import corpus, midi
-
-    from saurus.music.tokens import score_from_bytes
 
     try:
         score = corpus.parse(path)

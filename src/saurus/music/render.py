@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saurus.files.atomic import atomic_writer
+from saurus.atomic import atomic_writer
 from saurus.music.tokens import music_packages
 
 SAMPLE_RATE = 22050

@@ -15,8 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from saurus.atomic import atomic_write_bytes
 from saurus.errors import DataError, SaurusError
-from saurus.files.atomic import atomic_write_bytes
 
 GRID_PER_BEAT = 8  # onset positions per quarter note
 # The pinned tokenizer: a change here changes every token, so model files record it.

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from saurus.data.corpus import Corpus, LinesCorpus, StreamCorpus
-from saurus.generation.evaluation import evaluate
 from saurus.training.config import TrainConfig
 from saurus.training.plan import (
     CALIBRATION_SHARE,
@@ -26,6 +25,7 @@ from saurus.training.plan import (
     plan_run,
     work_per_char,
 )
+from saurus.training.trainee import Trainee
 
 MIN_SECONDS, MAX_SECONDS = 0.15, 2.0
 SAMPLE_CHARS = 60_000  # training characters the measuring steps read from
@@ -86,7 +86,7 @@ def measure(
         per_char = (clock() - t0) / max(chars, 1)
         points.append((hidden, work_per_char(cfg, hidden, stats.vocab), per_char))
         if k == len(sizes) - 1 and val is not None:
-            eval_ratio = eval_speedup(setup.model, val, per_char, config.split_seed, clock)
+            eval_ratio = eval_speedup(setup.trainee, val, per_char, config.split_seed, clock)
     if len(points) == 1:
         a, b = points[0][2], 0.0
     else:
@@ -103,12 +103,11 @@ def measure(
 
 
 def eval_speedup(
-    model: Any, val: Corpus, train_per_char: float, seed: int, clock: Callable[[], float]
+    trainee: Trainee, val: Corpus, train_per_char: float, seed: int, clock: Callable[[], float]
 ) -> float:
     """Evaluation characters per second over training ones, for the model in training."""
     sample = sample_corpus(val, VAL_SAMPLE_CHARS, seed)
-    own = getattr(model, "evaluate", None)
     t0 = clock()
-    report = own(sample) if own is not None else evaluate(model, sample)
+    report = trainee.evaluate(sample)
     per_char = (clock() - t0) / max(report.chars, 1)
     return float(min(50.0, max(1.0, train_per_char / max(per_char, 1e-12))))

@@ -11,10 +11,10 @@ from typing import Any
 
 from saurus.data.batches import BATCHINGS
 from saurus.data.corpus import MODES, Mode
-from saurus.engine.layers import CELLS
-from saurus.engine.model import DTYPES, MAX_LAYERS
-from saurus.engine.optim import OPTIMIZERS, SCHEDULES
 from saurus.errors import OptionError
+from saurus.models.cells import CELLS
+from saurus.models.optim import OPTIMIZERS, SCHEDULES
+from saurus.models.recurrent import DTYPES, MAX_LAYERS
 
 MODELS = (*CELLS, "transformer", "classic")
 ENGINES = ("numpy", "torch", "auto")

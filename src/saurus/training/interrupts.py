@@ -73,3 +73,24 @@ def step_signals(active: bool = True) -> Iterator[StepSignals]:
     finally:
         for signum, handler in signals.previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """Within the block SIGTERM acts like Ctrl-C (training saves what it has); the flag
+    list tells afterwards whether it came."""
+    came = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        came[0] = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield came
+        return
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)

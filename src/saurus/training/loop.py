@@ -22,21 +22,25 @@ from typing import Any
 
 import numpy as np
 
-from saurus.classic import ClassicRNN
-from saurus.data.batches import Cursor, LineBatches, StreamBatches
-from saurus.data.corpus import Corpus, LinesCorpus, StreamCorpus, make_corpus, read_text
+from saurus.data.corpus import Corpus, LinesCorpus, make_corpus, read_text
 from saurus.data.stream_file import MappedText, map_text
-from saurus.data.vocab import Vocab
-from saurus.engine.layers import CELLS, State
-from saurus.engine.model import DTYPES, CharModel, param_shapes
-from saurus.engine.optim import Optimizer, Schedule, clip_global_norm
 from saurus.errors import OptionError
-from saurus.generation.evaluation import LossReport
+from saurus.files.models import load
 from saurus.generation.novelty import name_hashes
+from saurus.generation.scoring import LossReport
+from saurus.models.cells import CELLS
+from saurus.models.optim import Schedule
+from saurus.models.recurrent import DTYPES, CharModel, param_shapes
+from saurus.resources import check_fits, classic_bytes, engine_bytes
+from saurus.training.backends.numpy import (
+    EngineTrainer,
+    NumpyTrainee,
+    build_classic,
+    build_engine,
+)
 from saurus.training.calibrate import measure, sample_corpus
 from saurus.training.config import TrainConfig
 from saurus.training.interrupts import step_signals
-from saurus.training.memory import check_fits, classic_bytes, engine_bytes
 from saurus.training.monitor import Monitor, Progress
 from saurus.training.plan import DEFAULT_BUDGET, EVAL_SHARE, CorpusStats, Plan, needs_measuring, plan_run
 from saurus.training.resume import (
@@ -48,6 +52,7 @@ from saurus.training.resume import (
     resumable,
     state_path_for,
 )
+from saurus.training.trainee import Trainee
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
 
@@ -208,87 +213,10 @@ class Run:
             )
 
 
-class EngineTrainer:
-    """The NumPy engine's steps, and what they carry from one to the next: the optimizer,
-    the position in the data (whose generator also draws the dropout masks) and the state
-    carried between consecutive stream batches; `snapshot` and `restore` save and put
-    them back exactly (see resume.py)."""
-
-    def __init__(
-        self,
-        model: CharModel,
-        batches: LineBatches | StreamBatches,
-        cfg: TrainConfig,
-        rng: np.random.Generator,
-    ) -> None:
-        self.model, self.clip = model, cfg.clip
-        self.optimizer = Optimizer(cfg.optimizer or "adam", weight_decay=cfg.weight_decay)
-        self.cursor = Cursor(batches, rng)
-        self.dropout_rng = rng if model.dropout > 0 else None
-        self.carry: list[State] | None = None
-
-    def steps(self, lr_box: list[float]) -> Iterator[tuple[float, int]]:
-        """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
-        model = self.model
-        for batch in self.cursor:
-            if batch.fresh or self.carry is None:
-                self.carry = model.zero_state(batch.inputs.shape[1])
-            loss, count, self.carry, fwd = model.loss(
-                batch.inputs, batch.targets, batch.mask, self.carry, self.dropout_rng
-            )
-            grads, _ = model.backward(fwd, batch.targets, batch.mask)
-            if self.clip:
-                clip_global_norm(grads, self.clip)
-            self.optimizer.step(model.params, grads, lr_box[0])
-            yield loss * count, count
-
-    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The state between two steps: JSON and named arrays."""
-        arrays = {f"current-{k}": w.copy() for k, w in self.model.params.items()}
-        arrays.update({f"opt-{k}": a for k, a in self.optimizer.state_arrays().items()})
-        for layer, parts in enumerate(self.carry or []):
-            arrays.update({f"carry-{layer}-{j}": part.copy() for j, part in enumerate(parts)})
-        meta = {
-            "position": self.cursor.position(),
-            "optimizer_steps": self.optimizer.steps,
-            "carry": None if self.carry is None else [len(parts) for parts in self.carry],
-        }
-        return meta, arrays
-
-    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Continue from a `snapshot()`."""
-        params = self.model.params
-        for name, w in params.items():
-            saved = arrays[f"current-{name}"]
-            if saved.shape != w.shape:
-                raise ValueError(f"the weight {name} has another shape")
-            w[...] = saved
-        slots = {k[len("opt-") :]: a for k, a in arrays.items() if k.startswith("opt-")}
-        self.optimizer.load_state(int(meta["optimizer_steps"]), slots, params)
-        self.cursor.restore(meta["position"])
-        self.carry = None
-        if meta["carry"] is not None:
-            self.carry = [
-                tuple(arrays[f"carry-{layer}-{j}"].astype(self.model.dtype) for j in range(count))
-                for layer, count in enumerate(meta["carry"])
-            ]
-
-
-def engine_steps(
-    model: CharModel,
-    batches: LineBatches | StreamBatches,
-    cfg: TrainConfig,
-    rng: np.random.Generator,
-    lr_box: list[float],
-) -> Iterator[tuple[float, int]]:
-    """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
-    return EngineTrainer(model, batches, cfg, rng).steps(lr_box)
-
-
 def follow_leader(model: Any, steps: Iterator[tuple[float, int]], cfg: TrainConfig) -> int:
     """A rank other than 0 of a torchrun launch: train in step with rank 0 until it stops
     the run; rank 0 evaluates, logs and saves. Returns the steps taken."""
-    from saurus.torch_engine.distributed import finish
+    from saurus.training.backends.torch.distributed import finish
 
     count = sum(1 for _ in steps)
     finish(model.world, model.module, steps)
@@ -319,78 +247,8 @@ def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
 
 def load_start(path: str) -> Any:
     """The model whose weights --init-from starts the run with."""
-    from saurus.files.models import load
 
     return load(path)
-
-
-def build_engine(
-    cfg: TrainConfig,
-    corpus: Corpus,
-    train: Corpus,
-    start: Any | None = None,
-    seen: np.ndarray | None = None,
-) -> tuple[CharModel, LineBatches | StreamBatches]:
-    vocab = corpus.vocab()
-    encoded = train.encode(vocab)
-    counts = unigram_counts(train, encoded, vocab)
-    if isinstance(corpus, LinesCorpus):
-        counts[vocab.eos_id] += len(encoded)  # every name ends with the end token
-    assert cfg.hidden and cfg.layers and cfg.batch_size
-    model = CharModel.create(
-        vocab,
-        cfg.mode,
-        cell=cfg.model,
-        hidden=cfg.hidden,
-        layers=cfg.layers,
-        dropout=cfg.dropout or 0.0,
-        seed=cfg.seed,
-        dtype=cfg.dtype,
-        lowercase=cfg.lowercase,
-        unigram=counts,
-    )
-    model.seen = name_hashes(corpus.lines()) if seen is None else seen
-    if start is not None:
-        adopt_weights(model, start)
-    if isinstance(corpus, LinesCorpus):
-        return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size)
-    assert cfg.seq_len
-    return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
-
-
-def adopt_weights(model: CharModel, start: Any) -> None:
-    """Start `model` from the weights of the saved model `start` (--init-from)."""
-    same = (
-        isinstance(start, CharModel)
-        and start.vocab == model.vocab
-        and (start.cell, start.hidden, start.layers) == (model.cell, model.hidden, model.layers)
-        and getattr(start, "convention", "cho") == getattr(model, "convention", "cho")
-    )
-    if not same:
-        raise OptionError(
-            "--init-from: that model differs from this run's (its kind, cell, size, layers or "
-            "characters); give the same --model, --hidden and --layers, and the same data"
-        )
-    for name, w in start.params.items():
-        model.params[name][...] = w
-
-
-def build_classic(
-    cfg: TrainConfig, corpus: Corpus, train: Corpus
-) -> tuple[ClassicRNN, Iterator[tuple[float, int]], int]:
-    """The classic model, its endless steps (the exercise's recipe) and steps per epoch."""
-    assert cfg.hidden and cfg.lr
-    model = ClassicRNN.create(
-        corpus.vocab(), cfg.mode, hidden=cfg.hidden, seed=cfg.seed, lowercase=cfg.lowercase
-    )
-    model.seen = name_hashes(corpus.lines())
-    limit = cfg.iterations or 2**62
-    if isinstance(train, LinesCorpus):
-        steps = model.fit_lines(train.encode(model.vocab), limit, cfg.lr, np.random.default_rng(cfg.seed))
-        return model, steps, len(train.examples)
-    seq_len = cfg.seq_len or 25
-    steps = model.fit_stream(train.encode(model.vocab)[0], limit, cfg.lr, seq_len)
-    return model, steps, max(1, train.num_chars() // seq_len)
 
 
 def train_text(
@@ -449,7 +307,7 @@ def train_text(
         val if val is None or plan.val_chars is None else sample_corpus(val, plan.val_chars, cfg.split_seed)
     )
     monitor = Monitor(
-        setup.model,
+        setup.trainee,
         watched,
         lr=setup.schedule.lr,
         patience=cfg.patience or 0,
@@ -566,7 +424,7 @@ def on_gpu(config: TrainConfig) -> bool:
     """Whether the run trains on a GPU (torch, --device cuda or auto with one visible)."""
     if config.engine != "torch" or config.device == "cpu":
         return False
-    from saurus.torch_engine.train import gpu_visible
+    from saurus.training.backends.torch.train import gpu_visible
 
     return gpu_visible()
 
@@ -603,6 +461,7 @@ class Setup:
     """A run ready to start: the model, its steps, its trainer (None: classic) and rhythm."""
 
     model: Any
+    trainee: Trainee
     steps: Iterator[tuple[float, int]]
     trainer: Any
     schedule: Schedule
@@ -624,17 +483,18 @@ def build_run(
     trainer: Any = None
     if cfg.family == "classic":
         model, steps, per_epoch = build_classic(cfg, corpus, train)
+        trainee: Trainee = NumpyTrainee(model)
         schedule = Schedule(cfg.lr, "constant")
     else:
         if cfg.uses_torch:
-            from saurus.torch_engine.train import TorchTrainer, build_torch
+            from saurus.training.backends.torch.train import TorchTrainer, build_torch
 
             assert seen is not None
             model, batches = build_torch(cfg, corpus, train, seen, start)
-            trainer = TorchTrainer(model, batches, cfg, rng)
+            trainer, trainee = TorchTrainer(model, batches, cfg, rng), model
         else:
             model, batches = build_engine(cfg, corpus, train, start, seen)
-            trainer = EngineTrainer(model, batches, cfg, rng)
+            trainer, trainee = EngineTrainer(model, batches, cfg, rng), NumpyTrainee(model)
         steps = trainer.steps(lr_box)
         per_epoch = len(batches)
         schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
@@ -644,7 +504,7 @@ def build_run(
         if cfg.family == "classic"
         else min(per_epoch, EVALS_PER_EPOCH_MAX_STEPS)
     )
-    return Setup(model, steps, trainer, schedule, lr_box, per_epoch, every, cfg)
+    return Setup(model, trainee, steps, trainer, schedule, lr_box, per_epoch, every, cfg)
 
 
 def total_steps(cfg: TrainConfig, per_epoch: int) -> int | None:
@@ -676,7 +536,7 @@ def drive_run(run: Run, setup: Setup) -> tuple[float, bool | None, bool]:
     monitor, world = run.monitor, getattr(setup.model, "world", None)
     guard: Any = contextlib.nullcontext()
     if world is not None and world.active:
-        from saurus.torch_engine.distributed import step_boundary_interrupts
+        from saurus.training.backends.torch.distributed import step_boundary_interrupts
 
         guard = step_boundary_interrupts(world, setup.model.interrupts)
     interrupted, ranks_agree = False, None
@@ -697,7 +557,7 @@ def drive_run(run: Run, setup: Setup) -> tuple[float, bool | None, bool]:
                     monitor.consider_current()
         seconds = monitor.elapsed
         if world is not None and world.active:
-            from saurus.torch_engine.distributed import finish
+            from saurus.training.backends.torch.distributed import finish
 
             ranks_agree = finish(world, setup.model.module, setup.steps)
     return seconds, ranks_agree, interrupted
@@ -763,13 +623,3 @@ def training_text(path: str | Path, config: TrainConfig) -> str | MappedText:
     if config.mode == "stream" and config.family != "classic":
         return map_text(path, lowercase=config.lowercase)
     return read_text(path)
-
-
-def unigram_counts(train: Corpus, encoded: list[np.ndarray], vocab: Vocab) -> np.ndarray:
-    """How often each character of `vocab` occurs in `encoded`, the ids of `train`; a
-    MappedText knows its counts from the pass that read it (counting its ids again would
-    make every page of its map resident)."""
-    text = train.text if isinstance(train, StreamCorpus) else None
-    if isinstance(text, MappedText) and vocab == text.file_vocab:
-        return text.counts()
-    return np.bincount(np.concatenate(encoded), minlength=vocab.size)

@@ -25,7 +25,8 @@ import numpy as np
 from saurus.data.corpus import Corpus
 from saurus.errors import TrainingError
 from saurus.files.models import save
-from saurus.generation.evaluation import LossReport, estimate_seconds, evaluate
+from saurus.generation.scoring import LossReport
+from saurus.training.trainee import Trainee, Weights
 
 
 @dataclass(frozen=True)
@@ -47,32 +48,10 @@ TICK_SECONDS = 1.0
 EXIT_SECONDS = 0.3
 
 
-def copy_of(weights: Any) -> Any:
-    """A copy of one weight array: a NumPy array, or a torch tensor (cloned)."""
-    return weights.copy() if isinstance(weights, np.ndarray) else weights.clone()
-
-
-def as_array(weights: Any) -> np.ndarray:
-    """A NumPy copy of one weight array (a torch tensor is brought to the CPU)."""
-    if isinstance(weights, np.ndarray):
-        return weights.copy()
-    return np.array(weights.detach().cpu().numpy(), copy=True)
-
-
-def assign(target: Any, values: np.ndarray) -> None:
-    """Write `values` into the weight array `target` (NumPy or torch) in place."""
-    if isinstance(target, np.ndarray):
-        target[...] = values
-        return
-    import torch  # a torch tensor: torch is loaded already
-
-    target.copy_(torch.from_numpy(np.ascontiguousarray(values)))
-
-
 class Monitor:
     def __init__(
         self,
-        model: Any,
+        model: Trainee,
         val: Corpus | None,
         *,
         lr: float,
@@ -90,7 +69,7 @@ class Monitor:
         self.log_started = False  # an earlier log is replaced only once this run has a record
         self.history: list[Progress] = []
         self.best: LossReport | None = None
-        self.best_params: dict[str, np.ndarray] | None = None
+        self.best_params: Weights | None = None
         self.best_step = 0
         self.evals_since_best = 0
         self.start = time.perf_counter() if started is None else started
@@ -131,9 +110,7 @@ class Monitor:
     def estimate(self, corpus: Corpus) -> float:
         """Seconds evaluating `corpus` should take, from timing a few of its steps (once)."""
         if id(corpus) not in self.estimates:
-            own = getattr(self.model, "estimate_eval_seconds", None)
-            guess = estimate_seconds(self.numpy_model(), corpus) if own is None else own(corpus)
-            self.estimates[id(corpus)] = guess
+            self.estimates[id(corpus)] = self.model.estimate_eval_seconds(corpus)
         return self.estimates[id(corpus)]
 
     def closing_cost(self) -> float:
@@ -152,8 +129,7 @@ class Monitor:
 
     def evaluate_on(self, corpus: Corpus) -> LossReport:
         """The loss of the current weights on `corpus` (the final figure)."""
-        own = getattr(self.model, "evaluate", None)
-        return evaluate(self.numpy_model(), corpus) if own is None else own(corpus)
+        return self.model.evaluate(corpus)
 
     def tick(self, iterations: int | None, lr: float, epoch: float) -> None:
         """Between evaluations: show the train loss and speed every TICK_SECONDS."""
@@ -183,7 +159,7 @@ class Monitor:
         """The current weights are the best so far: copy them aside (the model file gets
         them at the next `save_checkpoint`)."""
         self.best, self.best_step, self.evals_since_best = val, self.steps, 0
-        self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
+        self.best_params = self.model.copy_weights()
         self.model_stale = True
 
     def save_checkpoint(self) -> None:
@@ -204,7 +180,7 @@ class Monitor:
         self.model_stale = False
         if self.checkpoint is None or self.best_params is None:
             return
-        current = {k: copy_of(w) for k, w in self.model.params.items()}
+        current = self.model.copy_weights()
         self.restore_best()
         began = time.perf_counter()
         try:
@@ -212,8 +188,7 @@ class Monitor:
             save(self.numpy_model(), self.checkpoint, extra=extra)
             self.save_seconds = time.perf_counter() - began
         finally:
-            for k, w in current.items():
-                self.model.params[k][...] = w
+            self.model.set_weights(current)
 
     def report(self, iterations: int | None, lr: float, epoch: float) -> bool:
         """Evaluate, keep the best, checkpoint, log; True when patience has run out."""
@@ -260,20 +235,17 @@ class Monitor:
 
     def validation_loss(self) -> LossReport:
         """The validation loss of the current weights: computed by the model itself where it
-        can (the torch engine, without exporting), else by NumPy."""
+        can (the torch backend, without exporting), else by NumPy."""
         assert self.val is not None
         return self.evaluate_on(self.val)
 
     def numpy_model(self) -> Any:
-        """The model as NumPy runs it, to evaluate and save: the model itself, or for the torch
-        engine its weights exported (`as_numpy()`)."""
-        export = getattr(self.model, "as_numpy", None)
-        return self.model if export is None else export()
+        """The model with the current weights as NumPy runs it, to save."""
+        return self.model.as_numpy()
 
     def restore_best(self) -> None:
         if self.best_params is not None:
-            for k, w in self.best_params.items():
-                self.model.params[k][...] = w
+            self.model.set_weights(self.best_params)
 
     # --- the run's record, for resume.py ---
 
@@ -291,7 +263,8 @@ class Monitor:
             "history": [asdict(p) for p in self.history],
             "log": self.log_record(),
         }
-        arrays = {f"best-{k}": as_array(w) for k, w in (self.best_params or {}).items()}
+        best = {} if self.best_params is None else self.model.weights_as_arrays(self.best_params)
+        arrays = {f"best-{k}": w for k, w in best.items()}
         return meta, arrays
 
     def log_record(self) -> dict[str, Any] | None:
@@ -318,9 +291,7 @@ class Monitor:
         self.history = [Progress(**p) for p in meta["history"]]
         self.best_params = None
         if meta["has_best"]:
-            self.best_params = {k: copy_of(w) for k, w in self.model.params.items()}
-            for k, w in self.best_params.items():
-                assign(w, best[k])
+            self.best_params = self.model.weights_from_arrays(best)
         self.continue_log(meta["log"])
 
     def continue_log(self, record: dict[str, Any] | None) -> None:

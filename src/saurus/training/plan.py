@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from saurus.data.corpus import Corpus, LinesCorpus
-from saurus.engine.layers import CELLS
+from saurus.models.cells import CELLS
 from saurus.training.config import TrainConfig
 
 DEFAULT_BUDGET = 180.0  # seconds, when no limit is given: three minutes

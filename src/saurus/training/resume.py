@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,10 +40,11 @@ from saurus.data.corpus import Corpus, LinesCorpus
 from saurus.data.stream_file import MappedText
 from saurus.data.vocab import Vocab
 from saurus.errors import DataError, ModelFileError, OptionError
-from saurus.files.checkpoint import load_model_file, save_model_file
+from saurus.files.model_file import load_model_file, save_model_file
+from saurus.files.outputs import STATE, check_output, is_model_file
 from saurus.training.config import TrainConfig
 from saurus.training.monitor import Monitor
-from saurus.training.outputs import is_model_file
+from saurus.training.world import world_size
 
 STATE_SUFFIX = ".resume"
 DIGEST_CHUNK = 1 << 20
@@ -140,14 +140,12 @@ def ids_digest(pieces: list[np.ndarray]) -> str:
 def resumable(cfg: TrainConfig) -> bool:
     """Whether a run of `cfg` saves its state: the engine and the transformer, in one
     process (the classic model keeps its exercise's loop; torchrun's ranks are several)."""
-    return cfg.family != "classic" and int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1
+    return cfg.family != "classic" and world_size() <= 1
 
 
 def check_state_output(model: str | Path) -> None:
     """A run that will write `model` may replace the state beside it only if it is one."""
-    path = state_path_for(model)
-    if path.is_symlink() or (path.exists() and not is_state_file(path)):
-        raise ModelFileError(f"refusing to overwrite {path}: it is not a saurus training state; move it away")
+    check_output(state_path_for(model), STATE, overwrite=True)
 
 
 def is_state_file(path: Path) -> bool:

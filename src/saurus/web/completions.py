@@ -12,11 +12,10 @@ import uuid
 from collections.abc import Mapping
 
 from saurus.data.corpus import normalise
-from saurus.data.vocab import EOS
 from saurus.errors import SaurusError, VocabularyError
 from saurus.generation.api import Score, check_stop, complete, cut_at_stop, score
 from saurus.generation.sampling import MAX_NAME_LEN, generate_lines
-from saurus.protocol import SequenceModel
+from saurus.generation.scoring import check_texts
 from saurus.web.limits import NO_DEADLINE, Deadline, TimedGenerator, timed
 from saurus.web.logprobs import completion_logprobs
 from saurus.web.problems import ApiError, invalid
@@ -239,18 +238,6 @@ def score_work(served: Mapping[str, ServedModel], req: ScoreRequest) -> int:
     if chars > MAX_SCORE_CHARS:
         raise invalid(f"at most {MAX_SCORE_CHARS:,} characters may be scored per request", "texts")
     return chars
-
-
-def check_texts(model: SequenceModel, texts: list[str]) -> None:
-    """What score_strings refuses, checked for all texts before any is scored (so that an
-    error names the text by its place in the request)."""
-    for k, text in enumerate(texts, 1):
-        text = normalise(text, lowercase=model.lowercase)
-        if model.mode == "lines" and EOS in text:
-            raise VocabularyError(f"string {k}: a name to score must be a single line: {text[:40]!r}")
-        if model.mode == "stream" and not text:
-            raise VocabularyError(f"string {k} is empty: there is no text to score")
-        model.vocab.check(text, f"{text!r}")
 
 
 def score_groups(texts: list[str]) -> list[list[int]]:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from saurus.data.corpus import normalise
-from saurus.generation.evaluation import log_softmax
 from saurus.generation.sampling import warm_up
+from saurus.generation.scoring import log_softmax
 from saurus.protocol import SequenceModel
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from saurus.errors import OptionError
 from saurus.files.models import load_with_meta
+from saurus.files.pretrained import resolve as resolve_pretrained
 from saurus.protocol import SequenceModel
 
 
@@ -31,10 +32,6 @@ class ServedModel:
 def resolve(spec: str | Path) -> Path:
     """The file a MODEL argument names: a path, or a pretrained model's name where that
     module exists (a path that exists always wins)."""
-    try:
-        from saurus.files.pretrained import resolve as resolve_pretrained
-    except ImportError:
-        return Path(spec)
     return Path(resolve_pretrained(spec))
 
 

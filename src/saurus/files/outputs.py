@@ -1,4 +1,5 @@
-"""Where `saurus train` writes, checked before any training: the model file and its log.
+"""Where saurus writes, checked before any work: the one output policy for every file it
+writes (models, logs, training states, pictures, MIDI and WAV files).
 
 The rules, so that no file a user had is lost by mistake:
 - never over the training data, a folder, or a file that is not a saurus model (or log);
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saurus.errors import ModelFileError, os_reason
-from saurus.files.checkpoint import META_MEMBER
+from saurus.files.model_file import META_MEMBER
 
 LOG_SUFFIX = ".log.jsonl"
 
@@ -81,36 +82,68 @@ def is_training_log(path: Path) -> bool:
     return False
 
 
+PICTURE_SIGNATURES = {".png": (b"\x89PNG\r\n\x1a\n",), ".svg": (b"<?xml", b"<svg"), ".pdf": (b"%PDF",)}
+
+
+def is_picture(path: Path) -> bool:
+    """Whether `path` starts as a picture of its suffix's kind does (an empty file counts)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return not head or head.lstrip().startswith(PICTURE_SIGNATURES.get(path.suffix.lower(), (b"\0",)))
+
+
+def any_file(path: Path) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Output:
-    """One kind of file train writes: what it is called, its option, how to recognise one."""
+    """One kind of file saurus writes: what it is called, its option, how to recognise one
+    (only a file so recognised is ever replaced), and the suffixes it may have (any when
+    empty)."""
 
     name: str
     option: str
     kind: str
     recognise: Callable[[Path], bool]
+    suffixes: tuple[str, ...] = ()
 
 
 MODEL = Output("the model", "-o", "a saurus model file", is_model_file)
 LOG = Output("the training log", "--log", "a saurus training log", is_training_log)
+STATE = Output("the training state", "-o", "a saurus training state", is_model_file)
+PICTURE = Output("the picture", "-o", "picture", is_picture, tuple(PICTURE_SIGNATURES))
+MIDI = Output("the MIDI file", "-o", "a file", any_file)
+WAV = Output("the WAV file", "--wav", "a file", any_file)
 
 
 def check_output(
     path: Path, what: Output, *, protect: tuple[Path, ...] = (), overwrite: bool = False
 ) -> None:
-    """Fail fast if `path` cannot or should not receive `what`: it is one of the `protect`ed
-    inputs, a folder, a file of another kind, or (without `overwrite`) one of its kind
-    already; then make its folder and prove it writable."""
-    if any(same_file(path, p) for p in protect):
-        raise ModelFileError(f"refusing to write {what.name} over {path}; give another {what.option}")
-    if path.is_dir():
+    """Fail fast if `path` cannot or should not receive `what`: it names a folder, one of
+    the `protect`ed inputs, a suffix `what` cannot have, a file of another kind, or
+    (without `overwrite`) one of its kind already; then make its folder and prove it
+    writable. An empty file counts as no file."""
+    if path.name in ("", ".", "..") or path.is_dir():
         raise ModelFileError(f"{path} is a folder; give a file name for {what.name} ({what.option})")
+    if any(same_file(path, p) for p in protect):
+        raise ModelFileError(
+            f"refusing to write {what.name} over {path}: it is an input of this command; "
+            f"give another {what.option}"
+        )
+    if what.suffixes and path.suffix.lower() not in what.suffixes:
+        names = ", ".join(what.suffixes[:-1]) + f" or {what.suffixes[-1]}"
+        raise ModelFileError(f"{what.option} {path}: give a name for {what.name} ending in {names}")
     if path.exists() or path.is_symlink():
+        kind = what.kind if what.recognise is not is_picture else f"a {path.suffix[1:].upper()} picture"
         if not path.is_file() or not what.recognise(path):
-            raise ModelFileError(f"refusing to overwrite {path}: it is not {what.kind}; choose another name")
+            raise ModelFileError(f"refusing to overwrite {path}: it is not {kind}; choose another name")
         if not overwrite and path.stat().st_size:
+            shown = "" if what.recognise is any_file else f" ({kind})"
             raise ModelFileError(
-                f"{path} already exists ({what.kind}); pass --overwrite to replace it, "
-                f"or give another {what.option}"
+                f"{path} already exists{shown}; pass --overwrite to replace it, or give another {what.option}"
             )
     check_folder(path, what.name)

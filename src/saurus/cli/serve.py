@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import socket
 
-from saurus import cli
+from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
 from saurus.web.limits import (
     DEFAULT_TIMEOUT,
@@ -15,15 +15,17 @@ from saurus.web.limits import (
     MAX_CONNECTIONS,
     MAX_PARALLEL,
     MAX_TIMEOUT,
+    Limits,
     default_parallel,
 )
+from saurus.web.served import load_served
 
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 
 
 def port_value(text: str) -> int:
-    value = cli.int_value(text)
+    value = int_value(text)
     if not 0 <= value <= MAX_PORT:
         raise argparse.ArgumentTypeError(f"must be from 0 (any free port) to {MAX_PORT}, got {value}")
     return value
@@ -31,7 +33,7 @@ def port_value(text: str) -> int:
 
 def add_serve_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus serve`."""
-    p = cli.add_command(
+    p = add_command(
         sub,
         "serve",
         "serve models on a web page and an OpenAI-style HTTP API (needs the 'web' extra)",
@@ -71,11 +73,11 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
 
 def timeout_value(text: str) -> float:
     wanted = f"above 0 and at most {MAX_TIMEOUT:g} seconds"
-    return cli.float_value(text, lambda v: 0 < v <= MAX_TIMEOUT, wanted)
+    return float_value(text, lambda v: 0 < v <= MAX_TIMEOUT, wanted)
 
 
 def parallel_value(text: str) -> int:
-    value = cli.int_value(text)
+    value = int_value(text)
     if not 1 <= value <= MAX_PARALLEL:
         raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_PARALLEL}, got {value}")
     return value
@@ -118,8 +120,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from saurus.web.app import create_app
-    from saurus.web.limits import Limits
-    from saurus.web.served import load_served
 
     served = load_served(args.models)
     limits = Limits(timeout=args.timeout, parallel=args.parallel or default_parallel())
@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=KEEP_ALIVE,
     )
     server = uvicorn.Server(config)
-    cli.say(f"serving {', '.join(served)} at {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")
+    say(f"serving {', '.join(served)} at {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")
     with sock:
         server.run(sockets=[sock])
     return 0

@@ -7,7 +7,7 @@
 Shapes are time-major: ids (T, B), activations (T, B, H). Dropout is inverted dropout
 between layers and before the head, active only when a generator is passed.
 
-A GRU has a `convention` (see saurus.engine.layers): "cho" (the course's, reset before the
+A GRU has a `convention` (see saurus.models.cells): "cho" (the course's, reset before the
 recurrent matmul) or "torch" (torch.nn.GRU's, reset after it, so a GRU trained by PyTorch
 runs here); the torch convention adds the weight l{k}.bhn (H,) to every layer, and model
 files record the convention (files without it are "cho").
@@ -22,9 +22,10 @@ import numpy as np
 
 from saurus.data.corpus import Mode
 from saurus.data.vocab import Vocab
-from saurus.engine.layers import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START, WeightsModel, base_meta, seen_names
+from saurus.models.base import WeightsModel
+from saurus.models.cells import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
+from saurus.protocol import START, base_meta, seen_names
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 MAX_LAYERS = 64  # deeper recurrent stacks do not train; a larger number is a typo or a forgery
@@ -114,7 +115,7 @@ class CharModel(WeightsModel):
     layers: int
     dropout: float = 0.0
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.engine.layers)
+    convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.models.cells)
     kind: ClassVar[str] = "engine"
 
     def __post_init__(self) -> None:

@@ -14,16 +14,40 @@ from typing import Any
 
 import numpy as np
 
-from saurus import cli
+from saurus.cli.args import (
+    Parser,
+    add_command,
+    add_train_options,
+    decoding_options,
+    float_value,
+    positive_int,
+    say,
+    seed_value,
+    temperature_value,
+)
+from saurus.cli.train import check_train_outputs, checked_config, train_and_save
+from saurus.data.datasets import verified_path
 from saurus.errors import OptionError
+from saurus.files.outputs import MIDI, WAV, check_output
 from saurus.generation.sampling import Decoding
-from saurus.music.pieces import MUSIC_SOURCES
+from saurus.music.pieces import METHENY, MUSIC_SOURCES, load_pieces, read_prime
+from saurus.music.tokens import (
+    bars_in,
+    clip_to_bars,
+    decode_tokens,
+    encode_score,
+    midi_bytes,
+    notes_of,
+    read_score,
+    tokens_to_score,
+    write_score,
+)
 
 SAMPLE_BARS = 16
 
 
 def add_music_command(sub: argparse._SubParsersAction) -> None:
-    music = cli.add_command(
+    music = add_command(
         sub,
         "music",
         "learn from MIDI files and improvise new ones (needs the 'music' extra)",
@@ -31,9 +55,9 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
         "saurus music sample bach.saurus -o new.mid --seed 1",
         "saurus music eval bach.saurus held_out/*.mid",
     )
-    verbs = music.add_subparsers(dest="music_command", required=True, parser_class=cli.Parser, metavar="VERB")
+    verbs = music.add_subparsers(dest="music_command", required=True, parser_class=Parser, metavar="VERB")
 
-    p = cli.add_command(
+    p = add_command(
         verbs,
         "roundtrip",
         "turn a MIDI file into tokens and back, to hear what the tokenisation keeps",
@@ -43,7 +67,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     add_output(p, "the MIDI file to write")
     p.set_defaults(run=cmd_roundtrip)
 
-    p = cli.add_command(
+    p = add_command(
         verbs,
         "train",
         "train a token model on MIDI music",
@@ -56,11 +80,11 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
         help=f"{MUSIC_SOURCES} (music21's bundled chorales); validation holds out whole pieces, "
         "or the last bars of a single piece",
     )
-    p.add_argument("--max-pieces", type=cli.positive_int, help="use only the first N pieces")
-    cli.add_train_options(p, text=False)
+    p.add_argument("--max-pieces", type=positive_int, help="use only the first N pieces")
+    add_train_options(p, text=False)
     p.set_defaults(run=cmd_train)
 
-    p = cli.add_command(
+    p = add_command(
         verbs,
         "sample",
         "improvise a new MIDI file with a music model",
@@ -70,18 +94,18 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="a model file written by saurus music train")
     add_output(p, "the MIDI file to write")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--length", type=cli.positive_int, help="tokens to draw after the primer")
+    length.add_argument("--length", type=positive_int, help="tokens to draw after the primer")
     length.add_argument(
-        "--bars", type=cli.positive_int, help=f"bars to draw after the primer (default: {SAMPLE_BARS})"
+        "--bars", type=positive_int, help=f"bars to draw after the primer (default: {SAMPLE_BARS})"
     )
-    p.add_argument("--seed", type=cli.seed_value, help="seed for repeatable output (default: random)")
+    p.add_argument("--seed", type=seed_value, help="seed for repeatable output (default: random)")
     add_decoding(p)
     p.add_argument("--prime", type=Path, metavar="FILE.mid", help="an opening to continue")
     p.add_argument("--tempo", type=tempo_value, help="tempo in BPM (default: the model's music)")
     p.add_argument("--wav", type=Path, metavar="OUT.wav", help="also render a preview (sine tones)")
     p.set_defaults(run=cmd_sample, prefix="")
 
-    p = cli.add_command(
+    p = add_command(
         verbs,
         "eval",
         "how well a music model predicts MIDI files, and how its music compares with them",
@@ -92,13 +116,11 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", help=f"held-out music: {MUSIC_SOURCES}")
     p.add_argument(
         "--samples",
-        type=cli.positive_int,
+        type=positive_int,
         default=4,
         help="pieces to improvise for the comparison (default: 4)",
     )
-    p.add_argument(
-        "--seed", type=cli.seed_value, default=0, help="seed of the improvised pieces (default: 0)"
-    )
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the improvised pieces (default: 0)")
     p.add_argument("--train", metavar="SOURCE", help="the training music, to measure how much is copied")
     p.add_argument(
         "--skip-unknown",
@@ -115,44 +137,28 @@ def add_output(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--temperature", type=cli.temperature_value, help="below 1 safer, above 1 wilder (default: 1)"
-    )
-    p.add_argument("--top-k", type=cli.positive_int, help="draw only from the k likeliest tokens")
+    p.add_argument("--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)")
+    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest tokens")
     p.add_argument(
         "--top-p",
-        type=lambda t: cli.float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
         help="draw from the fewest likeliest tokens holding this share of the probability",
     )
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
 
 
 def tempo_value(text: str) -> float:
-    return cli.float_value(text, lambda v: 20 <= v <= 400, "between 20 and 400 BPM")
-
-
-def check_new_file(path: Path, overwrite: bool, protect: tuple[Path, ...] = ()) -> None:
-    """Refuse to write over the input, a folder, or (without --overwrite) any file."""
-    from saurus.training.outputs import same_file
-
-    if path.name in ("", ".", "..") or path.is_dir():
-        raise OptionError(f"{path} is a folder; give a file name")
-    for p in protect:
-        if same_file(path, p):
-            raise OptionError(f"{path} is an input of this command; choose another output")
-    if path.exists() and not overwrite:
-        raise OptionError(f"{path} exists; add --overwrite to replace it")
+    return float_value(text, lambda v: 20 <= v <= 400, "between 20 and 400 BPM")
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
-    from saurus.music.tokens import decode_tokens, encode_score, notes_of, read_score, tokens_to_score
 
-    check_new_file(args.output, args.overwrite, (args.midi,))
+    check_output(args.output, MIDI, protect=(args.midi,), overwrite=args.overwrite)
     score = read_score(args.midi)
     tokens = encode_score(score)
     before, after = notes_of(score), notes_of(tokens_to_score(tokens))
     written = decode_tokens(tokens, args.output)
-    cli.say(
+    say(
         f"{len(before)} notes -> {len(tokens)} tokens -> {written} notes "
         f"({len({(p, d) for p, d, *_ in after})} program tracks); wrote {args.output}"
     )
@@ -160,25 +166,25 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from saurus.music.pieces import load_pieces
+
     from saurus.music.token_text import TokenTable, hold_out, pieces_text
 
     if args.model == "classic":
         raise OptionError(
             "--model classic is the names exercise; for music use lstm, gru, rnn or transformer"
         )
-    cli.checked_config(args, "stream")
+    checked_config(args, "stream")
     given = Path(args.source)
-    cli.check_train_outputs(args, (given,) if given.is_file() else ())
-    pieces = load_pieces(args.source, limit=args.max_pieces, on_progress=cli.say)
+    check_train_outputs(args, (given,) if given.is_file() else ())
+    pieces = load_pieces(args.source, limit=args.max_pieces, on_progress=say)
     train, held = hold_out(pieces, args.val_fraction, args.split_seed)
     table = TokenTable.of(pieces)
-    cli.say(
+    say(
         f"{len(pieces)} pieces, {sum(len(p.tokens) for p in pieces)} tokens ({len(table.tokens)} distinct); "
         f"validating on {len(held)} {'piece' if len(held) == 1 else 'pieces'}"
     )
     # the clock starts once the music is read (converting the chorales happens once, cached)
-    return cli.train_and_save(
+    return train_and_save(
         args,
         pieces_text(table, train),
         "stream",
@@ -191,27 +197,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def decoding_of(args: argparse.Namespace) -> Decoding:
-    values: dict[str, Any] = cli.decoding_options(args)
+    values: dict[str, Any] = decoding_options(args)
     return Decoding(values["temperature"], values["top_k"], values["top_p"], values["greedy"])
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from saurus.music.pieces import read_prime
+
     from saurus.music.render import write_wav
     from saurus.music.sample import improvise, load_music_model
-    from saurus.music.tokens import bars_in, clip_to_bars, midi_bytes, tokens_to_score, write_score
 
     music = load_music_model(args.model)
     protect = tuple(p for p in (args.model, args.prime) if p is not None)
-    check_new_file(args.output, args.overwrite, protect)
+    check_output(args.output, MIDI, protect=protect, overwrite=args.overwrite)
     if args.wav is not None:
-        check_new_file(args.wav, args.overwrite, (*protect, args.output))
+        check_output(args.wav, WAV, protect=(*protect, args.output), overwrite=args.overwrite)
     prime = read_prime(args.prime) if args.prime is not None else []
     known = set(music.table.tokens)
     unknown = [t for t in prime if t not in known]
     if unknown:
         prime = [t for t in prime if t in known]
-        cli.say(f"left out {len(unknown)} tokens of the opening the model never saw (e.g. {unknown[0]!r})")
+        say(f"left out {len(unknown)} tokens of the opening the model never saw (e.g. {unknown[0]!r})")
     bars = SAMPLE_BARS if args.length is None and args.bars is None else args.bars
     tokens = improvise(
         music, np.random.default_rng(args.seed), decoding_of(args), length=args.length, bars=bars, prime=prime
@@ -224,13 +229,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.wav is not None:
         write_wav(midi_bytes(score), args.wav)
     drawn = len(tokens) - len(prime)
-    cli.say(f"drew {drawn} tokens ({notes} notes in all); wrote {args.output}")
+    say(f"drew {drawn} tokens ({notes} notes in all); wrote {args.output}")
     if notes == 0:
-        cli.say("warning: no notes came out; train longer or raise --temperature")
+        say("warning: no notes came out; train longer or raise --temperature")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+
     from saurus.music.assess import assess
 
     report = assess(
@@ -240,14 +246,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_source=args.train,
         skip_unknown=args.skip_unknown,
-        on_progress=cli.say,
+        on_progress=say,
     )
     sys.stdout.write(report.table())
     return 0
 
 
 def add_jazz_command(runs: argparse._SubParsersAction) -> None:
-    p = cli.add_command(
+    p = add_command(
         runs,
         "jazz",
         "the 'Improvise a jazz solo with an LSTM' exercise: train on the Metheny piece, write MIDI",
@@ -256,12 +262,12 @@ def add_jazz_command(runs: argparse._SubParsersAction) -> None:
     )
     add_output(p, "the MIDI file to write")
     p.add_argument(
-        "--epochs", type=cli.positive_int, default=100, help="passes over the 60 windows (default: 100)"
+        "--epochs", type=positive_int, default=100, help="passes over the 60 windows (default: 100)"
     )
     p.add_argument(
-        "--every", type=cli.positive_int, default=10, help="print the loss every N epochs (default: 10)"
+        "--every", type=positive_int, default=10, help="print the loss every N epochs (default: 10)"
     )
-    p.add_argument("--hidden", type=cli.positive_int, default=64, help="LSTM units (default: 64)")
+    p.add_argument("--hidden", type=positive_int, default=64, help="LSTM units (default: 64)")
     p.add_argument(
         "--all-targets",
         action="store_true",
@@ -273,7 +279,7 @@ def add_jazz_command(runs: argparse._SubParsersAction) -> None:
         help="fix: start each measure's line from a random value, not the zero vector",
     )
     p.add_argument(
-        "--seed", type=cli.seed_value, default=0, help="seed of the weights and the drawing (default: 0)"
+        "--seed", type=seed_value, default=0, help="seed of the weights and the drawing (default: 0)"
     )
     add_decoding(p)
     p.add_argument("--data", type=Path, help="original_metheny.mid (default: the registered file)")
@@ -281,22 +287,15 @@ def add_jazz_command(runs: argparse._SubParsersAction) -> None:
 
 
 def cmd_jazz(args: argparse.Namespace) -> int:
-    from saurus.data.datasets import verified_path
-    from saurus.music.jazz_classic import (
-        EpochReport,
-        JazzSetup,
-        parameter_count,
-        train_jazz,
-        write_improvisation,
-    )
-    from saurus.music.jazz_grammar import load_jazz
-    from saurus.music.pieces import METHENY
+
+    from saurus.classics.jazz import EpochReport, JazzSetup, parameter_count, train_jazz, write_improvisation
+    from saurus.classics.jazz_grammar import load_jazz
 
     sampled = any(v is not None for v in (args.temperature, args.top_k, args.top_p))
     if args.greedy and sampled:
-        cli.decoding_options(args)  # names the clash
+        decoding_options(args)  # names the clash
     path = args.data if args.data is not None else verified_path(METHENY)
-    check_new_file(args.output, args.overwrite, (path,))
+    check_output(args.output, MIDI, protect=(path,), overwrite=args.overwrite)
     start = time.perf_counter()
     data = load_jazz(path)
     values = data.values
@@ -312,7 +311,7 @@ def cmd_jazz(args: argparse.Namespace) -> int:
     assert model is not None
     how = decoding_of(args) if sampled else Decoding(greedy=True)
     notes = write_improvisation(model, values, data.chords, args.output, how, args.seed, args.random_start)
-    cli.say(
+    say(
         f"wrote {notes} melody notes over {len(data.chords)} measures to {args.output} "
         f"in {time.perf_counter() - start:.1f} s"
     )

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from saurus.classics.common import check_recipe_fits, encode, require_length, sorted_vocab
 from saurus.errors import OptionError, TrainingError
-from saurus.recipes.common import check_recipe_fits, encode, require_length, sorted_vocab
 
 Params = dict[str, np.ndarray]
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")

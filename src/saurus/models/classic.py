@@ -22,7 +22,8 @@ import numpy as np
 from saurus.data.corpus import Mode
 from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError
-from saurus.protocol import START, WeightsModel, base_meta, seen_names
+from saurus.models.base import WeightsModel
+from saurus.protocol import START, base_meta, seen_names
 from saurus.reference.name_model import (
     GRAD_KEYS,
     clip,

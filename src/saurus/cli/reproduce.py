@@ -7,9 +7,30 @@ import argparse
 import time
 from pathlib import Path
 
-from saurus import cli
-from saurus.recipes.jaychou import PREFIXES, SAMPLINGS, JaychouSetup
-from saurus.recipes.minchar import MinCharSetup
+from saurus.classics import jaychou, minchar
+from saurus.classics.jaychou import (
+    PREFIXES,
+    SAMPLINGS,
+    JaychouSetup,
+    load_lyrics,
+    train_and_predict,
+)
+from saurus.classics.minchar import MinCharSetup, train
+from saurus.cli.args import (
+    MAX_REPORT_NAMES,
+    Parser,
+    add_command,
+    bounded_int,
+    positive_float,
+    positive_int,
+    say,
+    seed_value,
+)
+from saurus.data.corpus import read_text
+from saurus.data.datasets import dataset_path, load_dataset_text, open_source
+from saurus.data.vocab import Vocab
+from saurus.reference.name_model import classic_training_run
+from saurus.resources import check_fits, classic_bytes
 
 JAYCHOU = JaychouSetup()
 MINCHAR = MinCharSetup()
@@ -22,7 +43,7 @@ def add_recipe_commands(runs: argparse._SubParsersAction) -> None:
 
 
 def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
-    p = cli.add_command(
+    p = add_command(
         runs,
         "jaychou",
         "the d2l RNN from scratch on Jay Chou's lyrics: 256 hidden units, SGD at lr 100, "
@@ -31,13 +52,13 @@ def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
         "saurus reproduce jaychou --epochs 10 --every 5 --sampling consecutive",
     )
     p.add_argument(
-        "--epochs", type=cli.positive_int, default=JAYCHOU.epochs, help=f"epochs (default: {JAYCHOU.epochs})"
+        "--epochs", type=positive_int, default=JAYCHOU.epochs, help=f"epochs (default: {JAYCHOU.epochs})"
     )
     p.add_argument(
         "--every",
         "--period",
         dest="period",
-        type=cli.positive_int,
+        type=positive_int,
         default=JAYCHOU.period,
         help=f"print every N epochs and at the last (d2l's pred_period; default: {JAYCHOU.period})",
     )
@@ -49,13 +70,13 @@ def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--hidden",
-        type=cli.positive_int,
+        type=positive_int,
         default=JAYCHOU.hidden,
         help=f"hidden units (default: {JAYCHOU.hidden})",
     )
     p.add_argument(
         "--chars",
-        type=cli.positive_int,
+        type=positive_int,
         default=10000,
         help="train on the first N characters of the lyrics (default: 10000)",
     )
@@ -67,14 +88,14 @@ def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
         help=f"a prefix to continue; repeat for several (default: {' and '.join(PREFIXES)})",
     )
     p.add_argument(
-        "--seed", type=cli.seed_value, default=0, help="seed of the weights and the shuffles (default: 0)"
+        "--seed", type=seed_value, default=0, help="seed of the weights and the shuffles (default: 0)"
     )
     p.add_argument("--data", type=Path, help="a UTF-8 text file instead of the registered jaychou lyrics")
     p.set_defaults(run=cmd_jaychou)
 
 
 def add_minchar_command(runs: argparse._SubParsersAction) -> None:
-    p = cli.add_command(
+    p = add_command(
         runs,
         "minchar",
         "the min-char-rnn gist on any text: 100 hidden units, 25-character chunks, Adagrad at 0.1",
@@ -84,41 +105,38 @@ def add_minchar_command(runs: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="a UTF-8 text file, or a registered dataset (e.g. tinyshakespeare)")
     p.add_argument(
         "--iterations",
-        type=cli.positive_int,
+        type=positive_int,
         default=MINCHAR.iterations,
         help=f"chunks to train on (the gist never stops; default: {MINCHAR.iterations})",
     )
     p.add_argument(
         "--every",
-        type=cli.positive_int,
+        type=positive_int,
         default=MINCHAR.every,
         help=f"print a sample and the loss every N iterations (the gist: 100; default: {MINCHAR.every})",
     )
     p.add_argument(
         "--hidden",
-        type=cli.positive_int,
+        type=positive_int,
         default=MINCHAR.hidden,
         help=f"hidden units (default: {MINCHAR.hidden})",
     )
     p.add_argument(
         "--seq-len",
-        type=cli.positive_int,
+        type=positive_int,
         default=MINCHAR.seq_length,
         help=f"characters per chunk (default: {MINCHAR.seq_length})",
     )
     p.add_argument(
-        "--lr", type=cli.positive_float, default=MINCHAR.lr, help=f"Adagrad's rate (default: {MINCHAR.lr})"
+        "--lr", type=positive_float, default=MINCHAR.lr, help=f"Adagrad's rate (default: {MINCHAR.lr})"
     )
     p.add_argument(
-        "--seed", type=cli.seed_value, default=0, help="seed of the weights and the samples (default: 0)"
+        "--seed", type=seed_value, default=0, help="seed of the weights and the samples (default: 0)"
     )
     p.set_defaults(run=cmd_minchar)
 
 
 def cmd_jaychou(args: argparse.Namespace) -> int:
-    from saurus.data.corpus import read_text
-    from saurus.data.datasets import load_dataset_text
-    from saurus.recipes.jaychou import check_setup, load_lyrics, train_and_predict
 
     text = read_text(args.data) if args.data is not None else load_dataset_text("jaychou")
     lyrics = load_lyrics(text, args.chars)
@@ -130,7 +148,7 @@ def cmd_jaychou(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     samplings = SAMPLINGS if args.sampling == "both" else (args.sampling,)
-    check_setup(lyrics, setup, samplings)
+    jaychou.check_setup(lyrics, setup, samplings)
     print(f"vocab_size {lyrics.vocab_size}, corpus of {len(lyrics.indices)} characters", flush=True)
     start = time.perf_counter()
     for sampling in samplings:
@@ -138,15 +156,11 @@ def cmd_jaychou(args: argparse.Namespace) -> int:
         for report in train_and_predict(lyrics, setup, sampling):
             if report.predictions:
                 print(report.format(), end="", flush=True)
-    cli.say(
-        f"{args.epochs} epochs of {' and '.join(samplings)} sampling in {time.perf_counter() - start:.1f} s"
-    )
+    say(f"{args.epochs} epochs of {' and '.join(samplings)} sampling in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 def cmd_minchar(args: argparse.Namespace) -> int:
-    from saurus.data.datasets import open_source
-    from saurus.recipes.minchar import check_setup, train
 
     source = open_source(args.file)
     setup = MinCharSetup(
@@ -158,11 +172,74 @@ def cmd_minchar(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     where = str(source.path) if source.dataset is None else f"dataset {source.dataset.name!r}"
-    check_setup(source.text, setup, where)
+    minchar.check_setup(source.text, setup, where)
     print(f"data has {len(source.text)} characters, {len(set(source.text))} unique.", flush=True)
     start = time.perf_counter()
     for report in train(source.text, setup, where):
         if report.n % setup.every == 0:
             print(report.format(), end="", flush=True)
-    cli.say(f"{args.iterations} iterations in {time.perf_counter() - start:.1f} s")
+    say(f"{args.iterations} iterations in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def add_reproduce_command(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Register `saurus reproduce` and its dinos exercise; the others join the returned
+    subcommands."""
+    reproduce = add_command(
+        sub,
+        "reproduce",
+        "rerun a classic exercise and print its transcript",
+        "saurus reproduce dinos",
+        "saurus reproduce dinos --iterations 4000 --every 1000",
+        "saurus reproduce jazz -o jazz.mid",
+        "saurus reproduce jaychou --epochs 50",
+        "saurus reproduce minchar tinyshakespeare --iterations 5000",
+    )
+    runs = reproduce.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXERCISE")
+    p = add_command(
+        runs,
+        "dinos",
+        "the 'Dinosaur Island' training run",
+        "saurus reproduce dinos",
+        "saurus reproduce dinos --iterations 4000 --every 1000",
+    )
+    p.add_argument("--iterations", type=positive_int, default=35000, help="SGD steps (default: 35000)")
+    p.add_argument("--every", type=positive_int, default=2000, help="report every N iterations")
+    p.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
+    p.add_argument(
+        "--names",
+        type=lambda t: bounded_int(t, MAX_REPORT_NAMES),
+        default=7,
+        help=f"names sampled per report (at most {MAX_REPORT_NAMES})",
+    )
+    p.add_argument("--data", type=Path, help="dinos.txt (default: the registered dataset)")
+    p.set_defaults(run=cmd_reproduce)
+    reproduce.commands = runs.choices  # (the same dict: later exercises join it)
+    add_recipe_commands(runs)
+    return runs
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    path = args.data if args.data is not None else dataset_path("dinos")
+    text = read_text(path).lower()
+    # readlines() semantics, as in the exercise: a final newline ends the last line
+    names = [line.strip() for line in text.removesuffix("\n").split("\n")]
+    vocab = Vocab.from_text(text, with_eos=True)
+    longest = max(map(len, names)) + 1
+    check_fits(
+        classic_bytes(hidden=args.hidden, vocab=vocab.size, steps=longest),
+        f"the classic run with --hidden {args.hidden}",
+        "choose a smaller --hidden",
+    )
+    start = time.perf_counter()
+    for block in classic_training_run(
+        names,
+        vocab.char_to_ix(),
+        num_iterations=args.iterations,
+        n_a=args.hidden,
+        dino_names=args.names,
+        every=args.every,
+    ):
+        print(block.format(), end="", flush=True)
+    say(f"{args.iterations} iterations in {time.perf_counter() - start:.1f} s")
     return 0

@@ -1,6 +1,6 @@
 """The classic "Improvise a jazz solo with an LSTM" exercise, faithful, on the NumPy engine.
 
-Data: the Metheny piece's grammar values (saurus.music.jazz_grammar). Training: m = 60
+Data: the Metheny piece's grammar values (saurus.classics.jazz_grammar). Training: m = 60
 windows of Tx = 30 values at offsets drawn by RandomState(0), the first input a zero
 vector and the targets shifted by one, so only 29 of the 30 targets are real (the last
 is a zero vector; --all-targets feeds the zero vector before the first value and makes
@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from saurus.classics.jazz_grammar import values_to_midi
 from saurus.data.vocab import Vocab
-from saurus.engine.model import CharModel
-from saurus.engine.optim import Optimizer
 from saurus.generation.sampling import Decoding, draw
+from saurus.models.optim import Optimizer
+from saurus.models.recurrent import CharModel
 from saurus.protocol import START
 
 M_WINDOWS, TX, HIDDEN, EPOCHS, LR, DECAY, BATCH, TY = 60, 30, 64, 100, 0.01, 0.01, 32, 50
@@ -149,7 +150,6 @@ def write_improvisation(
 ) -> int:
     """One line of values per measure of chords, turned into notes and written as MIDI at
     130 BPM; the number of melody notes written."""
-    from saurus.music.jazz_grammar import values_to_midi
 
     _, distinct = value_vocab(values)
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from saurus.errors import DataError, VocabularyError
-from saurus.training.memory import check_fits
+from saurus.resources import check_fits
 
 FLOAT_BYTES = 8  # the recipes compute in float64, as the originals' NumPy code does
 

@@ -27,8 +27,8 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
+from saurus.atomic import atomic_write_with
 from saurus.errors import ModelFileError, os_reason
-from saurus.files.atomic import atomic_write_with
 
 FORMAT = "saurus-model"
 FORMAT_VERSION = 1

@@ -3,12 +3,12 @@ GPT-style Transformer decoder.
 
 RecurrentLM:  e_t = E[x_t]; h = rnn(e) (dropout between layers); logits = drop(h) W + b
 TransformerLM (pre-norm): x = tok[x_t] + pos[t]   (rotary positions: x = tok[x_t], and q, k
-    turned by their position as in saurus.engine.transformer)
+    turned by their position as in saurus.models.transformer)
     x = x + proj(attn(ln1(x)))     attn: causal softmax(q k^T / sqrt(d_head)) v
     x = x + W2 gelu_tanh(W1 ln2(x))
     logits = ln_f(x) W_head + b   (W_head = tok^T when tied)
 Both read ids (B, T) batch-first. Their weights map one to one onto the NumPy models
-(saurus.torch_engine.convert), which is what gets saved.
+(saurus.training.backends.torch.convert), which is what gets saved.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
-from saurus.engine.transformer import rotary_tables as numpy_rotary_tables
+from saurus.models.transformer import rotary_tables as numpy_rotary_tables
 
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 Turn = tuple[torch.Tensor, torch.Tensor]

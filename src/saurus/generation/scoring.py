@@ -123,12 +123,11 @@ def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:
     return LossReport(total, sum(len(s) for s in sequences))
 
 
-def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport]:
-    """How likely each string is under the model, as -log p per character (a LossReport each).
-    A lines model scores the string as a whole name (end token included, so "ann" and "anna"
-    differ); a stream model scores it as text from the start token. The strings are
-    normalised as the model's training data was; an unknown character is named in the error."""
-    sequences = []
+def check_texts(model: SequenceModel, texts: Sequence[str]) -> list[str]:
+    """The strings normalised as the model's training data was, after checking that each
+    can be scored (a VocabularyError names the first that cannot, by its place): a name is
+    one line, a text is not empty, and every character is in the vocabulary."""
+    checked = []
     for k, text in enumerate(texts, 1):
         text = normalise(text, lowercase=model.lowercase)
         if model.mode == "lines" and EOS in text:
@@ -136,6 +135,17 @@ def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport
         if model.mode == "stream" and not text:
             raise VocabularyError(f"string {k} is empty: there is no text to score")
         model.vocab.check(text, f"{text!r}")
+        checked.append(text)
+    return checked
+
+
+def score_strings(model: SequenceModel, texts: Sequence[str]) -> list[LossReport]:
+    """How likely each string is under the model, as -log p per character (a LossReport each).
+    A lines model scores the string as a whole name (end token included, so "ann" and "anna"
+    differ); a stream model scores it as text from the start token. The strings are
+    normalised as the model's training data was; an unknown character is named in the error."""
+    sequences = []
+    for text in check_texts(model, texts):
         ids = model.vocab.encode(text)
         sequences.append(np.append(ids, model.vocab.eos_id) if model.mode == "lines" else ids)
     if not sequences:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,31 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class World:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def leader(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.size > 1
-
-
-def world_from_env() -> World:
-    """The process's place in a torchrun launch (a single process when not launched so)."""
-    try:
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-    except ValueError:
-        return World()
-    return World(rank, size, local) if size > 1 else World()
+from saurus.training.world import World
 
 
 @dataclass

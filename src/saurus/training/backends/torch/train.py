@@ -24,13 +24,14 @@ from saurus.data.batches import Batch, Cursor, LineBatches, StreamBatches
 from saurus.data.corpus import Corpus, LinesCorpus
 from saurus.data.vocab import Vocab
 from saurus.errors import OptionError, TrainingError
-from saurus.generation.evaluation import LossReport
-from saurus.torch_engine import distributed
-from saurus.torch_engine.adam import ForeachAdam
-from saurus.torch_engine.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
-from saurus.torch_engine.evaluate import estimate_torch_seconds, torch_loss
-from saurus.torch_engine.modules import RecurrentLM, TransformerLM
+from saurus.generation.scoring import LossReport
+from saurus.training.backends.torch import distributed
+from saurus.training.backends.torch.adam import ForeachAdam
+from saurus.training.backends.torch.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
+from saurus.training.backends.torch.evaluate import estimate_torch_seconds, torch_loss
+from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 from saurus.training.config import TrainConfig
+from saurus.training.world import World, world_from_env
 
 OPTIMIZERS = {
     "sgd": lambda params, wd: torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=wd),
@@ -46,7 +47,7 @@ def gpu_visible() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def pick_device(name: str | None, world: distributed.World) -> torch.device:
+def pick_device(name: str | None, world: World) -> torch.device:
     """cpu or cuda (auto: cuda where visible); under torchrun, this rank's GPU."""
     if name in (None, "auto"):
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -67,7 +68,7 @@ class TorchTrainee:
     lowercase: bool
     dtype: str
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    world: distributed.World = field(default_factory=distributed.World)
+    world: World = field(default_factory=World)
     interrupts: distributed.Interrupts = field(default_factory=distributed.Interrupts)
     average: dict[str, torch.Tensor] | None = None  # --ema: the moving average, by parameter name
 
@@ -94,7 +95,7 @@ class TorchTrainee:
         return all(bool(torch.isfinite(p).all()) for p in self.module.parameters())
 
     def evaluate(self, corpus: Corpus) -> LossReport:
-        """The validation loss by torch itself (saurus.torch_engine.evaluate), equal to the
+        """The validation loss by torch itself (saurus.training.backends.torch.evaluate), equal to the
         NumPy evaluation of as_numpy()."""
         with weights_swapped(self.module, self.average):
             return torch_loss(self.module, self, corpus)
@@ -108,6 +109,24 @@ class TorchTrainee:
             model = to_numpy(self.module, self.vocab, self.mode, lowercase=self.lowercase, dtype=self.dtype)
         model.seen = self.seen
         return model
+
+    def copy_weights(self) -> dict[str, torch.Tensor]:
+        return {k: w.clone() for k, w in self.params.items()}
+
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        params = self.params
+        with torch.no_grad():
+            for k, w in weights.items():
+                params[k].copy_(w)
+
+    def weights_as_arrays(self, weights: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {k: np.array(w.detach().cpu().numpy(), copy=True) for k, w in weights.items()}
+
+    def weights_from_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {
+            k: torch.from_numpy(np.ascontiguousarray(arrays[k])).to(device=w.device, dtype=w.dtype)
+            for k, w in self.params.items()
+        }
 
 
 @contextlib.contextmanager
@@ -160,15 +179,14 @@ def build_torch(
 ) -> tuple[TorchTrainee, LineBatches | StreamBatches]:
     vocab = corpus.vocab()
     encoded = train.encode(vocab)
-    world = distributed.world_from_env()
+    world = world_from_env()
     threads = os.environ.get("SAURUS_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
         # --threads, also when the engine was not named on the command line (--resume)
         torch.set_num_threads(int(threads))
     elif world.active:
         # torchrun sets OMP_NUM_THREADS=1; share the machine's cores between its processes
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.local_size))
     device = pick_device(cfg.device, world)
     distributed.start(world, device)
     assert cfg.batch_size

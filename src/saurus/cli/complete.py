@@ -23,14 +23,24 @@ from types import ModuleType
 
 import numpy as np
 
-from saurus import cli
+from saurus.cli.args import (
+    DEFAULT_LENGTH,
+    EXIT_USAGE,
+    add_command,
+    float_value,
+    positive_int,
+    refuse,
+    say,
+    seed_value,
+)
+from saurus.cli.sample import load_text_model
 from saurus.data.corpus import normalise
 from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, OptionError, SaurusError, VocabularyError, os_reason
+from saurus.files.outputs import is_model_file
 from saurus.generation.api import complete
 from saurus.generation.sampling import DEFAULT_MAX_LEN, scaled, warm_up
 from saurus.protocol import SequenceModel
-from saurus.training.outputs import is_model_file
 
 PROMPT = "> "
 PICK_PROMPT = "pick> "
@@ -53,7 +63,7 @@ class Drawing:
 
 def add_complete_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus complete`."""
-    p = cli.add_command(
+    p = add_command(
         sub,
         "complete",
         "complete prompts with a text model, interactively (or each line of standard input)",
@@ -65,25 +75,25 @@ def add_complete_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="a model file written by saurus train, or a pretrained name")
     p.add_argument(
         "--length",
-        type=cli.positive_int,
-        help=f"most characters to add (default: {cli.DEFAULT_LENGTH} for text; "
+        type=positive_int,
+        help=f"most characters to add (default: {DEFAULT_LENGTH} for text; "
         f"names end by themselves, at {NAME_LENGTH} at most)",
     )
     p.add_argument(
         "--temperature",
-        type=lambda t: cli.float_value(t, lambda v: v >= 0, "0 (the likeliest character every time) or more"),
+        type=lambda t: float_value(t, lambda v: v >= 0, "0 (the likeliest character every time) or more"),
         help="below 1 safer, above 1 wilder, 0 always the likeliest (default: 1)",
     )
-    p.add_argument("--top-k", type=cli.positive_int, help="draw only from the k likeliest characters")
+    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest characters")
     p.add_argument(
         "--top-p",
-        type=lambda t: cli.float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
         help="draw from the fewest likeliest characters holding this share of the probability",
     )
-    p.add_argument("--seed", type=cli.seed_value, help="seed for a repeatable session (default: random)")
+    p.add_argument("--seed", type=seed_value, help="seed for a repeatable session (default: random)")
     p.add_argument(
         "--pick",
-        type=cli.positive_int,
+        type=positive_int,
         metavar="N",
         help="choose each next character yourself from the N likeliest, shown with their probabilities",
     )
@@ -100,7 +110,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     drawing = checked_drawing(args)
     if sys.stdin is None:
         raise DataError("standard input is closed; there are no prompts to read")
-    model = cli.load_text_model(args.model)
+    model = load_text_model(args.model)
     console = Console(sys.stdin.isatty(), args.history)
     try:
         if args.pick is not None:
@@ -119,7 +129,7 @@ def checked_drawing(args: argparse.Namespace) -> Drawing:
     if args.pick is not None:
         for flag, value in {"--length": args.length, "--seed": args.seed, **given}.items():
             if value is not None:
-                cli.refuse(flag, "drawn continuations", "with --pick you choose every character")
+                refuse(flag, "drawn continuations", "with --pick you choose every character")
     elif temperature == 0:
         for flag, value in given.items():
             if value is not None:
@@ -133,7 +143,7 @@ def checked_drawing(args: argparse.Namespace) -> Drawing:
 def completed(model: SequenceModel, prompt: str, drawing: Drawing, rng: np.random.Generator) -> str:
     """The prompt and one continuation of it, drawn from the session's generator."""
     model.vocab.check(normalise(prompt, lowercase=model.lowercase), "the prompt")
-    default = NAME_LENGTH if model.mode == "lines" else cli.DEFAULT_LENGTH
+    default = NAME_LENGTH if model.mode == "lines" else DEFAULT_LENGTH
     (completion,) = complete(
         model,
         prompt,
@@ -195,7 +205,7 @@ class Console:
             except EOFError:
                 if self.interactive:
                     print()
-                return cli.EXIT_USAGE if failed and not self.interactive else 0
+                return EXIT_USAGE if failed and not self.interactive else 0
             except KeyboardInterrupt:
                 if not self.interactive or interrupted:
                     raise
@@ -204,7 +214,7 @@ class Console:
                 continue
             except SaurusError as err:
                 failed = True
-                cli.say(f"saurus complete: {err}")
+                say(f"saurus complete: {err}")
                 continue
             sys.stdout.write(("---\n" if separate and printed else "") + text + "\n")
             sys.stdout.flush()
@@ -222,7 +232,7 @@ class Console:
             elif new > 0:
                 self.readline.append_history_file(new, str(self.history))
         except OSError as err:
-            cli.say(f"saurus complete: warning: cannot write the history to {self.history}: {os_reason(err)}")
+            say(f"saurus complete: warning: cannot write the history to {self.history}: {os_reason(err)}")
 
 
 def open_readline(history: Path | None) -> ModuleType | None:
@@ -360,4 +370,4 @@ def chosen(console: Console, vocab: Vocab, offers: list[tuple[int, float]], lowe
             vocab.check(choice, "the choice")
             return choice
         except (OptionError, VocabularyError) as err:
-            cli.say(f"saurus complete: {err}")
+            say(f"saurus complete: {err}")

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from saurus.data.vocab import Vocab
-from saurus.engine.model import CharModel
 from saurus.errors import OptionError
-from saurus.torch_engine.modules import RecurrentLM, TransformerLM
+from saurus.models.recurrent import CharModel
+from saurus.models.transformer import TransformerModel
+from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 
 # NumPy block k comes from torch block ORDER[cell][k]
 ORDER = {"lstm": (0, 1, 3, 2), "gru": (1, 0, 2), "rnn": (0,)}
@@ -111,7 +112,6 @@ def to_numpy(
             module.dropout_p,
             **convention,  # type: ignore[arg-type]
         )
-    from saurus.engine.transformer import TransformerModel
 
     assert isinstance(module, TransformerLM)
     params = {k: v.astype(cast) for k, v in transformer_params(module).items()}

@@ -1,5 +1,5 @@
 """Validation loss computed by the torch module itself, equal (to float32 rounding) to what
-saurus.generation.evaluation gives for the exported NumPy model, without the export.
+saurus.generation.scoring gives for the exported NumPy model, without the export.
 
 The same target sequences (names + end token, or the text in segments), each read as
 START, t_0, ..., t_{n-2} predicting t_0, ..., t_{n-1}; START reads the end token where the
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
 from saurus.data.corpus import Corpus
-from saurus.generation.evaluation import LossReport, targets_of
+from saurus.generation.scoring import LossReport, targets_of
 from saurus.protocol import START
-from saurus.torch_engine.modules import RecurrentLM, TransformerLM
+from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 
 TIME_CHUNK = 128  # recurrent: time steps per forward call
 WINDOW_BATCH = 64  # transformer: windows per forward call

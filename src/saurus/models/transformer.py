@@ -32,9 +32,10 @@ import numpy as np
 
 from saurus.data.corpus import Mode
 from saurus.data.vocab import Vocab
-from saurus.engine.model import DTYPES, gather_rows
 from saurus.errors import ModelFileError, OptionError
-from saurus.protocol import START, WeightsModel, base_meta, seen_names
+from saurus.models.base import WeightsModel
+from saurus.models.recurrent import DTYPES, gather_rows
+from saurus.protocol import START, base_meta, seen_names
 
 MAX_LAYERS = 64
 MAX_CONTEXT = 1_000_000

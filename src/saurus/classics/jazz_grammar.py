@@ -33,8 +33,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from saurus.atomic import atomic_write_bytes
 from saurus.errors import DataError, OptionError, os_reason
-from saurus.files.atomic import atomic_write_bytes
 from saurus.music.tokens import music_packages
 
 MELODY_PART = 5  # the guitar, as converter.parse numbers the parts that hold notes

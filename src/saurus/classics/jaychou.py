@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saurus.engine.model import scatter_rows
+from saurus.classics.common import check_recipe_fits, encode, sorted_vocab
 from saurus.errors import DataError, OptionError, VocabularyError
-from saurus.recipes.common import check_recipe_fits, encode, sorted_vocab
+from saurus.models.recurrent import scatter_rows
 
 Params = dict[str, np.ndarray]
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")

@@ -1,0 +1,304 @@
+"""`saurus sample`, `score`, `eval` and `info`: what a trained model does with text."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from saurus.cli.args import (
+    DEFAULT_LENGTH,
+    TEXT_SEPARATOR,
+    add_command,
+    decoding_options,
+    float_value,
+    positive_int,
+    refuse,
+    say,
+    seed_value,
+    temperature_value,
+)
+from saurus.data.corpus import decode_text, make_corpus
+from saurus.data.datasets import DATASETS, open_source
+from saurus.errors import DataError, OptionError
+from saurus.files import models
+from saurus.files.outputs import (
+    is_model_file,
+)
+from saurus.generation.likely import write_most_likely
+from saurus.generation.novelty import overlap
+from saurus.generation.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
+from saurus.generation.scoring import evaluate, score_strings
+from saurus.generation.unknown_chars import drop_unknown, prepare_scored
+from saurus.protocol import SequenceModel
+from saurus.resources import human
+
+
+def load_text_model(path: Path) -> SequenceModel:
+    """A names or text model; a music model is pointed to `saurus music`."""
+    model, meta = models.load_with_meta(path)
+    if "music" in meta:
+        raise OptionError(f"{path} is a music model; use 'saurus music sample' or 'saurus music eval'")
+    return model
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    model = load_text_model(args.model)
+    out = sys.stdout
+    if model.mode == "lines" and args.most_likely is not None:
+        given = {"-n": args.n, "--seed": args.seed, "--unique": args.unique, "--length": args.length}
+        given |= {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
+        clash = [flag for flag, value in {**given, "--greedy": args.greedy}.items() if value]
+        if clash:
+            raise OptionError(
+                f"--most-likely lists the likeliest names, so {clash[0]} has no effect; drop one"
+            )
+        max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+        for note in write_most_likely(model, args.most_likely, out, args.prefix, args.novel, max_len):
+            say(note)
+        return 0
+    rng = np.random.default_rng(args.seed)
+    decoding = decoding_options(args)
+    if model.mode == "lines":
+        if args.length is not None:
+            refuse("--length", "stream models (text)", "for names, --max-len limits their length")
+        n = 10 if args.n is None else args.n
+        max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+        printed = 0
+        for batch in iter_lines(
+            model, n, rng, max_len=max_len, novel=args.novel, unique=args.unique, **decoding
+        ):
+            out.write("\n".join(batch) + "\n")
+            out.flush()
+            printed += len(batch)
+        if printed < n and args.novel:
+            say(f"only {printed} of {n} names are new: none other has at most {max_len} characters")
+        elif printed < n:
+            advice = "drop --greedy, which draws one name" if args.greedy else "try a higher --temperature"
+            say(f"only {printed} of {n} names drawn were distinct; {advice}")
+        return 0
+    instead = {
+        "--max-len": "this is a stream model; --length sets how much text",
+        "--novel": "this is a stream model, whose text has no names to tell apart",
+        "--unique": "this is a stream model; -n N draws N independent texts",
+        "--most-likely": "this is a stream model, whose text has no names to list",
+    }
+    stream_flags = (
+        ("--max-len", args.max_len),
+        ("--novel", args.novel),
+        ("--unique", args.unique),
+        ("--most-likely", args.most_likely),
+    )
+    for flag, value in stream_flags:
+        if value:
+            refuse(flag, "lines models (names)", instead[flag])
+    length = DEFAULT_LENGTH if args.length is None else args.length
+    if args.n is None or args.n == 1:
+        for piece in iter_text(model, length, rng, **decoding):
+            out.write(piece)
+            out.flush()
+        out.write("\n")
+        return 0
+    first = True
+    for group in iter_texts(model, args.n, length, rng, **decoding):
+        for text in group:
+            out.write(("" if first else TEXT_SEPARATOR + "\n") + text + "\n")
+            first = False
+        out.flush()
+    return 0
+
+
+MAX_STDIN_BYTES = 64 * 1024**2
+
+
+def read_texts(texts: list[str]) -> list[str]:
+    """The strings to score: the arguments, with - standing for stdin's non-blank lines
+    (UTF-8, at most MAX_STDIN_BYTES)."""
+    if "-" not in texts:
+        return texts
+    if sys.stdin is None:
+        raise DataError("standard input is closed; give the strings as arguments")
+    raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(raw) > MAX_STDIN_BYTES:
+        raise DataError(f"standard input holds more than {human(MAX_STDIN_BYTES)}; score it in parts")
+    lines = decode_text(raw, "standard input").split("\n")
+    stdin = [line for line in lines if line.strip()]
+    return [t for text in texts for t in (stdin if text == "-" else [text])]
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    model = load_text_model(args.model)
+    texts = read_texts(args.texts)
+    scored, skipped = prepare_scored(model, texts, skip_unknown=args.skip_unknown)
+    reports = iter(score_strings(model, [t for t in scored if t is not None]))
+    for text, kept in zip(texts, scored, strict=True):
+        score = -math.inf if kept is None else -next(reports).nats
+        shown = text.encode("utf-8", "backslashreplace").decode()  # bytes from argv that are not UTF-8
+        print(f"{score:.4f}\t{shown}")
+    if skipped:
+        say(skipped)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if not args.model.exists() and is_model_file(Path(args.file)):
+        raise OptionError(f"the model comes first: saurus eval {args.file} {args.model}")
+    model = load_text_model(args.model)
+    source = open_source(args.file)
+    text = source.text.lower() if model.lowercase else source.text
+    text, skipped = drop_unknown(model, text, str(args.file), skip_unknown=args.skip_unknown)
+    corpus = make_corpus(text, model.mode, lowercase=model.lowercase)
+    report = evaluate(model, corpus)
+    print(
+        f"{args.file}: {report.nats:.4f} nats/char  {report.bits:.4f} bits/char  "
+        f"perplexity {report.perplexity:.3f}  ({report.chars} characters)"
+    )
+    if skipped:
+        say(skipped)
+    warning = overlap(model, corpus.lines(), str(args.file))
+    if warning:
+        say(warning)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print what the model file holds, one fact a line, and its training plan."""
+    model, meta = models.load_with_meta(args.model)
+    print(f"model: {args.model}")
+    print(f"kind: {meta.get('kind')}, mode: {model.mode}, characters: {model.vocab.size}")
+    sizes = {k: getattr(model, k, None) for k in ("cell", "layers", "hidden", "d_model", "heads", "context")}
+    print("size: " + ", ".join(f"{k} {v}" for k, v in sizes.items() if v is not None))
+    training = meta.get("training")
+    if isinstance(training, dict):
+        shown = {k: v for k, v in training.items() if k != "plan" and v is not None}
+        for key, value in shown.items():
+            print(f"{key}: {value}")
+        plan = training.get("plan")
+        if isinstance(plan, dict) and isinstance(plan.get("settings"), dict):
+            settings = plan["settings"]
+            print(
+                "plan: {model} {layers} x {hidden}, engine {engine}, batch {batch_size}, lr {lr}, "
+                "dropout {dropout}, weight decay {weight_decay}".format_map(
+                    {k: settings.get(k) for k in PLAN_SHOWN}
+                )
+            )
+            for reason in plan.get("reasons") or ():
+                print(f"  {reason}")
+    return 0
+
+
+PLAN_SHOWN = ("model", "layers", "hidden", "engine", "batch_size", "lr", "dropout", "weight_decay")
+
+
+def add_sample_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `saurus sample`, `eval`, `score` and `info`."""
+    datasets = ", ".join(DATASETS)
+    p = add_command(
+        sub,
+        "sample",
+        "generate new names or text from a model",
+        "saurus sample -n 5",
+        "saurus sample dinos.saurus -n 20 --novel --seed 1",
+        "saurus sample dinos.saurus --prefix tyr --temperature 0.7",
+        "saurus sample sonnets.saurus --length 400 --prefix 'Shall I'",
+        "saurus sample dinos.saurus --most-likely 20 --novel",
+    )
+    p.add_argument(
+        "model",
+        type=Path,
+        nargs="?",
+        default=Path("dinos"),
+        help="a model file written by saurus train, or a pretrained model: dinos (the default) "
+        "or shakespeare",
+    )
+    p.add_argument(
+        "-n",
+        type=positive_int,
+        help="how many names (lines models; default: 10), or independent text samples "
+        f"(stream models, separated by a '{TEXT_SEPARATOR}' line; default: 1)",
+    )
+    p.add_argument("--seed", type=seed_value, help="seed for repeatable output (default: random)")
+    p.add_argument("--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)")
+    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest characters")
+    p.add_argument(
+        "--top-p",
+        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        help="draw from the fewest likeliest characters holding this share of the probability",
+    )
+    p.add_argument("--greedy", action="store_true", help="always take the likeliest character")
+    p.add_argument(
+        "--novel",
+        action="store_true",
+        help="lines: only names that are not in the training data, each once",
+    )
+    p.add_argument("--unique", action="store_true", help="lines: print no name twice")
+    p.add_argument(
+        "--most-likely",
+        type=positive_int,
+        metavar="N",
+        help="lines: the N most probable names, best first, each after its log-probability "
+        "(an exact search; with --novel, new names only)",
+    )
+    p.add_argument("--prefix", default="", help="text every sample starts with")
+    p.add_argument(
+        "--max-len",
+        type=positive_int,
+        help=f"lines: longest name, prefix included (default: {DEFAULT_MAX_LEN})",
+    )
+    p.add_argument(
+        "--length",
+        type=positive_int,
+        help=f"stream: characters to write after the prefix (default: {DEFAULT_LENGTH})",
+    )
+    p.set_defaults(run=cmd_sample)
+
+    p = add_command(
+        sub,
+        "eval",
+        "loss of a model on a text file or dataset (nats/char, bits/char, perplexity)",
+        "saurus eval dinos.saurus held_out.txt",
+        "saurus eval names.saurus names --skip-unknown",
+    )
+    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument("file", help=f"a UTF-8 file in the model's format, or a dataset: {datasets}")
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="leave out what the model cannot score (lines: names with an unknown character; "
+        "stream: the unknown characters) and say how much",
+    )
+    p.set_defaults(run=cmd_eval)
+
+    p = add_command(
+        sub,
+        "score",
+        "log-probability per character of each string under a model",
+        "saurus score dinos.saurus tyrannosaurus xqzvw",
+        "saurus score dinos.saurus - < candidates.txt",
+    )
+    p.add_argument("model", type=Path, help="a model file written by saurus train")
+    p.add_argument(
+        "texts",
+        nargs="+",
+        metavar="TEXT",
+        help="names (lines models) or text to score; - reads them from standard input, one per line",
+    )
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="score strings with unknown characters anyway (lines: -inf; stream: without them)",
+    )
+    p.set_defaults(run=cmd_score)
+
+    p = add_command(
+        sub,
+        "info",
+        "what a model file holds: its kind, size, characters, training and the plan it followed",
+        "saurus info dinos.saurus",
+        "saurus info dinos",
+    )
+    p.add_argument("model", type=Path, help="a model file, or a pretrained model by name")
+    p.set_defaults(run=cmd_info)

@@ -1,1 +1,0 @@
-"""The fast batched NumPy engine: recurrent layers, the character model, optimizers."""

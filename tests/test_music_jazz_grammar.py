@@ -13,14 +13,8 @@ import pytest
 
 music21 = pytest.importorskip("music21")
 
-from saurus.classics.jazz_grammar import (  # noqa: E402
-    JazzData,
-    decode_bar,
-    harmonies,
-    load_jazz,
-    round_length,
-    values_to_midi,
-)
+from saurus.classics.jazz_decode import decode_bar, round_length, values_to_midi  # noqa: E402
+from saurus.classics.jazz_grammar import JazzData, harmonies, load_jazz  # noqa: E402
 from saurus.errors import DataError, OptionError  # noqa: E402
 
 VALUE = re.compile(r"^[RCSAX],\d+\.\d{3}(,<[^,]+,[^,]+>)?$")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saurus.classics.jazz_grammar import values_to_midi
+from saurus.classics.jazz_decode import values_to_midi
 from saurus.data.vocab import Vocab
 from saurus.generation.sampling import Decoding, draw
 from saurus.models.optim import Optimizer

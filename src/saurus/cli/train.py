@@ -24,8 +24,8 @@ from saurus.data.stream_file import LARGE_FILE, check_regular_file, map_text
 from saurus.errors import DataError
 from saurus.plot import draw_after_training, picture_path_for, require_matplotlib
 from saurus.resources import human
+from saurus.training.build import make_plan
 from saurus.training.config import TrainConfig
-from saurus.training.loop import make_plan
 from saurus.training.plan import Plan
 from saurus.training.progress_line import ProgressLine
 from saurus.training.session import Outputs, Session, train_to_files

@@ -25,7 +25,7 @@ from saurus.data.corpus import LinesCorpus, read_text
 from saurus.data.datasets import dataset_path
 from saurus.models.classic import ClassicRNN
 from saurus.models.recurrent import CharModel
-from saurus.training.backends.numpy import engine_steps
+from saurus.training.backends.numpy import numpy_steps
 from saurus.training.loop import TrainConfig, train_file
 
 Row = tuple[str, str, str, float]
@@ -67,7 +67,7 @@ def throughput_rows(seconds: float) -> Iterator[Row]:
         for dtype in ("float32", "float64"):
             model = CharModel.create(vocab, "lines", cell=cell, hidden=hidden, dtype=dtype, seed=0)
             cfg = TrainConfig(model=cell, optimizer="adam", clip=1.0).resolved()
-            steps = engine_steps(
+            steps = numpy_steps(
                 model, LineBatches(encoded, vocab.eos_id, batch), cfg, np.random.default_rng(0), [1e-3]
             )
             speed, took = chars_per_second(steps, seconds)

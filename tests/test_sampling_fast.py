@@ -17,7 +17,8 @@ from saurus.data.vocab import Vocab
 from saurus.generation.decoding import Decoding, choose, cumulative, pick
 from saurus.generation.names import assemble, code_points, draw_names
 from saurus.generation.sampling import generate_lines, iter_lines
-from saurus.generation.steppers import FusedLSTM, RowStepper, StateStepper, stepper_for
+from saurus.generation.steppers import RowStepper, StateStepper, stepper_for
+from saurus.models.fused_lstm import FusedLSTM
 from saurus.models.recurrent import CharModel
 from saurus.models.transformer import TransformerModel
 from saurus.protocol import START
@@ -62,7 +63,7 @@ def test_the_fused_lstm_step_equals_the_engine_step(layers: int) -> None:
 
 
 def test_the_fused_lstm_computes_big_batches_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import saurus.generation.steppers as steppers
+    import saurus.models.fused_lstm as fused_lstm
 
     model = engine(hidden=16)
     fused = FusedLSTM(model)
@@ -71,7 +72,7 @@ def test_the_fused_lstm_computes_big_batches_in_chunks(monkeypatch: pytest.Monke
     first = fused.children(root, np.zeros(40, dtype=np.int64), rng.integers(0, VOCAB.size, 40))
     parent, ids = rng.integers(0, 40, 100), rng.integers(0, VOCAB.size, 100)
     whole = fused.children(first, parent, ids)
-    monkeypatch.setattr(steppers, "CHUNK", 7)
+    monkeypatch.setattr(fused_lstm, "CHUNK", 7)
     chunked = fused.children(first, parent, ids)
     np.testing.assert_allclose(chunked.logits, whole.logits, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(chunked.c[0], whole.c[0], rtol=1e-6, atol=1e-6)
@@ -162,9 +163,9 @@ def test_the_same_seed_gives_the_same_names_and_rows_share_prefixes() -> None:
 
 
 def test_batches_are_capped_by_the_state_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import saurus.generation.steppers as steppers
+    import saurus.models.fused_lstm as fused_lstm
 
-    monkeypatch.setattr(steppers, "STATE_BUDGET", 1)
+    monkeypatch.setattr(fused_lstm, "STATE_BUDGET", 1)
     model = engine()
     batches = list(iter_lines(model, 2500, np.random.default_rng(0)))
     assert [len(b) for b in batches] == [1024, 1024, 452]
@@ -211,9 +212,9 @@ def test_names_are_put_together_in_bulk_whatever_the_characters() -> None:
 
 def test_the_names_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of a step run side by side on several threads, each with one BLAS thread."""
-    import saurus.generation.steppers as steppers
+    import saurus.models.fused_lstm as fused_lstm
 
-    monkeypatch.setattr(steppers, "CHUNK", 64)
+    monkeypatch.setattr(fused_lstm, "CHUNK", 64)
     model = engine(hidden=24)
     names = {}
     for workers in (1, 3):

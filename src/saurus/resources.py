@@ -55,7 +55,7 @@ def check_fits(needed: float, what: str, advice: str) -> None:
         )
 
 
-def engine_bytes(
+def recurrent_bytes(
     *,
     params: int,
     itemsize: int,
@@ -67,7 +67,7 @@ def engine_bytes(
     vocab: int,
     padded_names: int = 0,
 ) -> float:
-    """Bytes one engine training step holds (see the module docstring)."""
+    """Bytes one recurrent training step holds (see the module docstring)."""
     caches = steps * batch * (layers * (3 * gates + 4) * hidden + 4 * vocab)
     return itemsize * (5 * params + caches) + 20 * padded_names
 

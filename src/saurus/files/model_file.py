@@ -39,7 +39,7 @@ META_MEMBER = META_KEY + ".npy"
 # Limits on what a model file may make us read: a hostile file is refused before it costs more.
 MAX_MODEL_BYTES = 2 * 1024**3  # all members together, uncompressed (the npy files' sizes)
 MAX_META_BYTES = 64 * 1024**2  # the JSON metadata member
-MAX_MEMBERS = 10_000  # a 100-layer engine model has about 300
+MAX_MEMBERS = 10_000  # a 100-layer recurrent model has about 300
 MAX_COMPRESSION_RATIO = 100  # deflate reaches ~1000 only on degenerate data such as zeros
 RATIO_FREE_BYTES = 1024**2  # members up to this size may compress any amount (zero biases)
 MAX_NPY_HEADER_BYTES = 10_000  # numpy's own default limit for the header's text

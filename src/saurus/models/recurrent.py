@@ -25,6 +25,7 @@ from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError, OptionError
 from saurus.models.base import WeightsModel
 from saurus.models.cells import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
+from saurus.models.fused_lstm import FusedLSTM
 from saurus.protocol import START, base_meta, seen_names
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -116,7 +117,7 @@ class CharModel(WeightsModel):
     dropout: float = 0.0
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.models.cells)
-    kind: ClassVar[str] = "engine"
+    kind: ClassVar[str] = "engine"  # the kind string of its files since the first release: kept, so they load
 
     def __post_init__(self) -> None:
         check_convention(self.cell, self.convention, OptionError)
@@ -281,6 +282,10 @@ class CharModel(WeightsModel):
         return logits[0], final
 
     # --- files ---
+
+    def fused_stepper(self) -> FusedLSTM | None:
+        """The fast stepper generation uses for an LSTM (None for a GRU or RNN)."""
+        return FusedLSTM(self) if self.cell == "lstm" else None
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {

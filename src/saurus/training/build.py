@@ -22,12 +22,12 @@ from saurus.generation.novelty import name_hashes
 from saurus.models.cells import CELLS
 from saurus.models.optim import Schedule
 from saurus.models.recurrent import DTYPES, CharModel, param_shapes
-from saurus.resources import check_fits, classic_bytes, engine_bytes
+from saurus.resources import check_fits, classic_bytes, recurrent_bytes
 from saurus.training.backends.numpy import (
-    EngineTrainer,
     NumpyTrainee,
+    NumpyTrainer,
     build_classic,
-    build_engine,
+    build_recurrent,
 )
 from saurus.training.calibrate import measure, sample_corpus
 from saurus.training.config import TrainConfig
@@ -55,7 +55,9 @@ def architecture_of(start: Any, config: TrainConfig) -> dict[str, Any]:
     elif isinstance(start, CharModel):
         sizes = {"model": start.cell, "hidden": start.hidden, "layers": start.layers}
     else:
-        raise OptionError("--init-from takes an engine or transformer model, not the classic one")
+        raise OptionError(
+            "--init-from takes a recurrent (lstm, gru, rnn) or transformer model, not the classic one"
+        )
     clash = [  # (--model lstm is also the default, so it cannot clash)
         f"--{k} {getattr(config, k)} (the model has {v})"
         for k, v in sizes.items()
@@ -119,7 +121,7 @@ def build_for_measuring(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> Setu
 def engine_for_time_left(config: TrainConfig, started: float) -> TrainConfig:
     """--engine auto: torch, unless the time left after reading the data is too short to
     pay for starting it (TORCH_START_SECONDS) and still train (then NumPy, which is here)."""
-    if config.engine != "torch" or config.family != "engine" or config.ema is not None or config.compile:
+    if config.engine != "torch" or config.family != "recurrent" or config.ema is not None or config.compile:
         return config
     if config.device == "cuda" or config.time_budget is None:
         return config
@@ -202,8 +204,8 @@ def build_run(
             model, batches = build_torch(cfg, corpus, train, seen, start)
             trainer, trainee = TorchTrainer(model, batches, cfg, rng), model
         else:
-            model, batches = build_engine(cfg, corpus, train, start, seen)
-            trainer, trainee = EngineTrainer(model, batches, cfg, rng), NumpyTrainee(model)
+            model, batches = build_recurrent(cfg, corpus, train, start, seen)
+            trainer, trainee = NumpyTrainer(model, batches, cfg, rng), NumpyTrainee(model)
         steps = trainer.steps(lr_box)
         per_epoch = len(batches)
         schedule = Schedule(cfg.lr, cfg.schedule, cfg.warmup or 0.0)
@@ -248,7 +250,7 @@ def check_memory(cfg: TrainConfig, corpus: Corpus, train: Corpus) -> None:
     else:
         assert cfg.layers is not None and cfg.dtype is not None
         shapes = param_shapes(cfg.model, vocab, cfg.hidden, cfg.layers)
-        needed = engine_bytes(
+        needed = recurrent_bytes(
             params=sum(math.prod(s) for s in shapes.values()),
             itemsize=np.dtype(DTYPES[cfg.dtype]).itemsize,
             steps=steps,

@@ -112,7 +112,7 @@ class TrainConfig:
     def family(self) -> str:
         if self.model in ("classic", "transformer"):
             return self.model
-        return "engine"
+        return "recurrent"
 
     @property
     def uses_torch(self) -> bool:
@@ -196,11 +196,11 @@ class TrainConfig:
                 if getattr(self, name) not in (None, recipe.get(name)):  # (the recipe's own: harmless)
                     raise OptionError(
                         f"--{name.replace('_', '-')} does not apply to --model classic ({why}); "
-                        "drop it, or train an engine model (--model lstm, gru or rnn)"
+                        "drop it, or train a recurrent model (--model lstm, gru or rnn)"
                     )
             if self.weight_decay:
                 raise OptionError("--weight-decay does not apply to --model classic (it has no decay)")
-        elif self.weight_decay and self.optimizer not in (None, "adamw"):  # engine or transformer
+        elif self.weight_decay and self.optimizer not in (None, "adamw"):  # recurrent or transformer
             raise OptionError(
                 f"--weight-decay needs --optimizer adamw (it is {self.optimizer}, which has no decay)"
             )

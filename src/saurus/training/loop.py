@@ -1,12 +1,12 @@
 """Training: read a corpus, hold out a validation split, fit a model, keep the best weights.
 
-The engine (LSTM, GRU or RNN) trains on padded batches of names or truncated-BPTT chunks
+The recurrent models (LSTM, GRU or RNN) train on padded batches of names or truncated-BPTT chunks
 of text with Adam and a warmup + cosine schedule; the classic model keeps its exercise
 recipe (per-name SGD, or min-char-rnn's Adagrad). Both stop after a number of steps,
 epochs or seconds, or early when the validation loss stops improving, and Ctrl-C
 returns the best model so far (the weights of the moment included), marked as
 interrupted. A time budget counts from the call, data preparation and the final
-evaluation included. The engine and the transformer save their whole training state beside
+evaluation included. The recurrent models and the transformer save their whole training state beside
 the model at every checkpoint, and `resume` continues a run from it exactly (resume.py).
 """
 
@@ -333,7 +333,9 @@ def continue_saved(saved: SavedRun, setup: Setup, monitor: Monitor, run: Run) ->
     """Put a resumed run back where it stopped, rewrite its model file from the saved best
     (a crash may have left it behind the state), and check it has steps left."""
     if setup.trainer is None:
-        raise OptionError("--resume applies to engine and transformer models, not the classic one")
+        raise OptionError(
+            "--resume applies to recurrent (lstm, gru, rnn) and transformer models, not the classic one"
+        )
     saved.restore(setup.trainer, monitor)
     run.first_step = monitor.steps
     run.check_unfinished()

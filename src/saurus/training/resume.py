@@ -84,7 +84,7 @@ LIMITS = ("iterations", "epochs", "time_budget")
 
 
 class Trainer(Protocol):
-    """What an engine's trainer offers for checkpoints (EngineTrainer, TorchTrainer)."""
+    """What a trainer offers for checkpoints (NumpyTrainer, TorchTrainer)."""
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]: ...
 
@@ -138,7 +138,7 @@ def ids_digest(pieces: list[np.ndarray]) -> str:
 
 
 def resumable(cfg: TrainConfig) -> bool:
-    """Whether a run of `cfg` saves its state: the engine and the transformer, in one
+    """Whether a run of `cfg` saves its state: the recurrent models and the transformer, in one
     process (the classic model keeps its exercise's loop; torchrun's ranks are several)."""
     return cfg.family != "classic" and world_size() <= 1
 

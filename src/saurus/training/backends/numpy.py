@@ -1,7 +1,7 @@
 """The NumPy backend: the NumPy models trained by saurus's own backward passes and
 optimizers (models/), and the trainee the monitor watches.
 
-EngineTrainer steps a recurrent model (forward, backward, clip, update) and saves and
+NumpyTrainer steps a recurrent model (forward, backward, clip, update) and saves and
 restores exactly what it carries between steps (resume.py); the classic model keeps its
 exercise's own loop (ClassicRNN.fit_lines / fit_stream).
 """
@@ -60,7 +60,7 @@ class NumpyTrainee:
         return {k: np.array(arrays[k], dtype=w.dtype) for k, w in self.model.params.items()}
 
 
-class EngineTrainer:
+class NumpyTrainer:
     """The NumPy engine's steps, and what they carry from one to the next: the optimizer,
     the position in the data (whose generator also draws the dropout masks) and the state
     carried between consecutive stream batches; `snapshot` and `restore` save and put
@@ -126,7 +126,7 @@ class EngineTrainer:
             ]
 
 
-def engine_steps(
+def numpy_steps(
     model: CharModel,
     batches: LineBatches | StreamBatches,
     cfg: TrainConfig,
@@ -134,10 +134,10 @@ def engine_steps(
     lr_box: list[float],
 ) -> Iterator[tuple[float, int]]:
     """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
-    return EngineTrainer(model, batches, cfg, rng).steps(lr_box)
+    return NumpyTrainer(model, batches, cfg, rng).steps(lr_box)
 
 
-def build_engine(
+def build_recurrent(
     cfg: TrainConfig,
     corpus: Corpus,
     train: Corpus,

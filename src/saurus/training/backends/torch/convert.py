@@ -9,7 +9,7 @@ LSTM gate blocks: torch i, f, g, o -> NumPy i, f, o, g.
 GRU: torch r, z, n with h' = (1 - z) n + z h -> NumPy's "torch" convention z, r, n with
 h' = z n + (1 - z) h, so the z rows are negated (sigmoid(-a) = 1 - sigmoid(a)); the
 recurrent bias of n stays apart as lk.bhn, since the reset gate multiplies it.
-Transformer: every Linear's weight is transposed (x W); names as in engine/transformer.py.
+Transformer: every Linear's weight is transposed (x W); names as in models/transformer.py.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ from helpers import NAMES, tiny_lines_model
 
 from saurus import plot
 from saurus.cli.main import main
+from saurus.cli.progress import ProgressLine, format_progress, run_fraction, seconds_left
 from saurus.files import models
 from saurus.training.monitor import Progress
-from saurus.training.progress_line import ProgressLine, format_progress, run_fraction, seconds_left
 
 pytest.importorskip("tqdm")
 matplotlib = pytest.importorskip("matplotlib")

@@ -18,6 +18,7 @@ from saurus.cli.args import (
     add_train_options,
     say,
 )
+from saurus.cli.progress import ProgressLine
 from saurus.data.datasets import DATASETS, open_source
 from saurus.data.mode_detect import SAMPLE_CHARS, detect_mode
 from saurus.data.stream_file import LARGE_FILE, check_regular_file, map_text
@@ -27,7 +28,6 @@ from saurus.resources import human
 from saurus.training.build import make_plan
 from saurus.training.config import TrainConfig
 from saurus.training.plan import Plan
-from saurus.training.progress_line import ProgressLine
 from saurus.training.session import Outputs, Session, train_to_files
 from saurus.training.world import launched_rank
 

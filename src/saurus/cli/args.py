@@ -13,6 +13,7 @@ from typing import NoReturn
 from saurus.data.batches import BATCHINGS
 from saurus.data.corpus import MODES
 from saurus.errors import OptionError, os_reason
+from saurus.generation.decoding import Decoding
 from saurus.models.optim import OPTIMIZERS, SCHEDULES
 from saurus.models.recurrent import DTYPES
 from saurus.training.config import DEVICES, ENGINES, MAX_SEED, MODELS
@@ -25,9 +26,6 @@ EXIT_INTERRUPTED = 130
 
 
 EXIT_TERMINATED = 143
-
-
-DEFAULT_LENGTH = 200
 
 
 TEXT_SEPARATOR = "---"  # the line between text samples when -n asks for several
@@ -336,22 +334,18 @@ def say(message: str) -> None:
     print(one_line(message), file=sys.stderr, flush=True)
 
 
-def decoding_options(args: argparse.Namespace) -> dict[str, object]:
-    """temperature, top-k and top-p, refused beside --greedy, which makes them meaningless."""
-    given = {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
-    if args.greedy:
-        clash = [flag for flag, value in given.items() if value is not None]
-        if clash:
-            raise OptionError(
-                f"--greedy always takes the likeliest character, so {clash[0]} has no effect; drop one"
-            )
-    return dict(
-        temperature=1.0 if args.temperature is None else args.temperature,
-        top_k=args.top_k or 0,
-        top_p=1.0 if args.top_p is None else args.top_p,
-        greedy=args.greedy,
-        prefix=args.prefix,
-    )
+DECODING_FLAGS = {
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+    "greedy": "--greedy",
+}
+
+
+def decoding_of(args: argparse.Namespace) -> Decoding:
+    """The decoding --temperature, --top-k, --top-p and --greedy ask for, refusing what
+    --greedy would ignore (generation.decoding.Decoding.from_options)."""
+    return Decoding.from_options(args.temperature, args.top_k, args.top_p, args.greedy, flags=DECODING_FLAGS)
 
 
 def refuse(flag: str, applies_to: str, instead: str) -> NoReturn:

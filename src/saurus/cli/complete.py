@@ -24,7 +24,7 @@ from types import ModuleType
 import numpy as np
 
 from saurus.cli.args import (
-    DEFAULT_LENGTH,
+    DECODING_FLAGS,
     EXIT_USAGE,
     add_command,
     float_value,
@@ -39,13 +39,13 @@ from saurus.data.vocab import EOS, Vocab
 from saurus.errors import DataError, OptionError, SaurusError, VocabularyError, os_reason
 from saurus.files.outputs import is_model_file
 from saurus.generation.api import complete
-from saurus.generation.sampling import DEFAULT_MAX_LEN, scaled, warm_up
+from saurus.generation.decoding import Decoding
+from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH, scaled, warm_up
 from saurus.protocol import SequenceModel
 
 PROMPT = "> "
 PICK_PROMPT = "pick> "
 PICK_HELP = "(a number, Enter for 1, a character, or '.' to end)"
-NAME_LENGTH = DEFAULT_MAX_LEN  # lines models: new characters of a name at most
 MAX_HISTORY_BYTES = 16 * 1024**2
 OFFERS_PER_ROW = 6
 SHOWN_TAIL = 60  # characters of the text so far shown above the offers
@@ -76,8 +76,8 @@ def add_complete_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--length",
         type=positive_int,
-        help=f"most characters to add (default: {DEFAULT_LENGTH} for text; "
-        f"names end by themselves, at {NAME_LENGTH} at most)",
+        help=f"most characters to add (default: {DEFAULT_TEXT_LENGTH} for text; "
+        f"names end by themselves, at {DEFAULT_MAX_LEN} at most)",
     )
     p.add_argument(
         "--temperature",
@@ -130,20 +130,15 @@ def checked_drawing(args: argparse.Namespace) -> Drawing:
         for flag, value in {"--length": args.length, "--seed": args.seed, **given}.items():
             if value is not None:
                 refuse(flag, "drawn continuations", "with --pick you choose every character")
-    elif temperature == 0:
-        for flag, value in given.items():
-            if value is not None:
-                raise OptionError(
-                    f"--temperature 0 always takes the likeliest character, so {flag} has no effect; drop one"
-                )
-    top_p = 1.0 if args.top_p is None else args.top_p
-    return Drawing(args.length, temperature, args.top_k or 0, top_p)
+        return Drawing(args.length, temperature, 0, 1.0)
+    how = Decoding.from_options(args.temperature, args.top_k, args.top_p, flags=DECODING_FLAGS)
+    return Drawing(args.length, 0.0 if how.greedy else how.temperature, how.top_k, how.top_p)
 
 
 def completed(model: SequenceModel, prompt: str, drawing: Drawing, rng: np.random.Generator) -> str:
     """The prompt and one continuation of it, drawn from the session's generator."""
     model.vocab.check(normalise(prompt, lowercase=model.lowercase), "the prompt")
-    default = NAME_LENGTH if model.mode == "lines" else DEFAULT_LENGTH
+    default = DEFAULT_MAX_LEN if model.mode == "lines" else DEFAULT_TEXT_LENGTH
     (completion,) = complete(
         model,
         prompt,

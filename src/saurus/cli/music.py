@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from saurus.cli.args import (
     Parser,
     add_command,
     add_train_options,
-    decoding_options,
+    decoding_of,
     float_value,
     positive_int,
     say,
@@ -196,11 +195,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
 
-def decoding_of(args: argparse.Namespace) -> Decoding:
-    values: dict[str, Any] = decoding_options(args)
-    return Decoding(values["temperature"], values["top_k"], values["top_p"], values["greedy"])
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
 
     from saurus.music.render import write_wav
@@ -293,7 +287,7 @@ def cmd_jazz(args: argparse.Namespace) -> int:
 
     sampled = any(v is not None for v in (args.temperature, args.top_k, args.top_p))
     if args.greedy and sampled:
-        decoding_options(args)  # names the clash
+        decoding_of(args)  # names the clash
     path = args.data if args.data is not None else verified_path(METHENY)
     check_output(args.output, MIDI, protect=(path,), overwrite=args.overwrite)
     start = time.perf_counter()

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from saurus.cli.args import (
-    DEFAULT_LENGTH,
     TEXT_SEPARATOR,
     add_command,
-    decoding_options,
+    decoding_of,
     float_value,
     positive_int,
     refuse,
@@ -28,9 +27,10 @@ from saurus.files import models
 from saurus.files.outputs import (
     is_model_file,
 )
+from saurus.generation.decoding import decoding_kwargs
 from saurus.generation.likely import write_most_likely
 from saurus.generation.novelty import overlap
-from saurus.generation.sampling import DEFAULT_MAX_LEN, iter_lines, iter_text, iter_texts
+from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH, iter_lines, iter_text, iter_texts
 from saurus.generation.scoring import evaluate, score_strings
 from saurus.generation.unknown_chars import drop_unknown, prepare_scored
 from saurus.protocol import SequenceModel
@@ -39,10 +39,7 @@ from saurus.resources import human
 
 def load_text_model(path: Path) -> SequenceModel:
     """A names or text model; a music model is pointed to `saurus music`."""
-    model, meta = models.load_with_meta(path)
-    if "music" in meta:
-        raise OptionError(f"{path} is a music model; use 'saurus music sample' or 'saurus music eval'")
-    return model
+    return models.load_for(path, "text", "use 'saurus music sample' or 'saurus music eval'")[0]
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -61,7 +58,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             say(note)
         return 0
     rng = np.random.default_rng(args.seed)
-    decoding = decoding_options(args)
+    decoding = {**decoding_kwargs(decoding_of(args)), "prefix": args.prefix}
     if model.mode == "lines":
         if args.length is not None:
             refuse("--length", "stream models (text)", "for names, --max-len limits their length")
@@ -95,7 +92,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     for flag, value in stream_flags:
         if value:
             refuse(flag, "lines models (names)", instead[flag])
-    length = DEFAULT_LENGTH if args.length is None else args.length
+    length = DEFAULT_TEXT_LENGTH if args.length is None else args.length
     if args.n is None or args.n == 1:
         for piece in iter_text(model, length, rng, **decoding):
             out.write(piece)
@@ -251,7 +248,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--length",
         type=positive_int,
-        help=f"stream: characters to write after the prefix (default: {DEFAULT_LENGTH})",
+        help=f"stream: characters to write after the prefix (default: {DEFAULT_TEXT_LENGTH})",
     )
     p.set_defaults(run=cmd_sample)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from saurus.errors import ModelFileError
+from saurus.errors import ModelFileError, OptionError
 from saurus.files.model_file import load_model_file, save_model_file
 from saurus.files.pretrained import resolve
 from saurus.models.classic import ClassicRNN
@@ -42,3 +42,18 @@ def load_with_meta(path: str | Path) -> tuple[SequenceModel, dict[str, Any]]:
         return cls.from_file(record.meta, record.arrays), record.meta
     except ModelFileError as err:
         raise ModelFileError(f"{path} is damaged: {err}") from None
+
+
+MUSIC_KEY = "music"  # the metadata only a music model's file holds (its token table)
+
+
+def load_for(path: str | Path, use: str, instead: str) -> tuple[SequenceModel, dict[str, Any]]:
+    """The model of a file (and its metadata) for `use`, "text" (names and text) or
+    "music"; a model of the other use is an OptionError that ends with `instead` (what the
+    user can do)."""
+    model, meta = load_with_meta(path)
+    if use == "text" and MUSIC_KEY in meta:
+        raise OptionError(f"{path} is a music model; {instead}")
+    if use == "music" and MUSIC_KEY not in meta:
+        raise OptionError(f"{path} is not a music model; {instead}")
+    return model, meta

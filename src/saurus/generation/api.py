@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from saurus.errors import OptionError
-from saurus.generation.sampling import MAX_COUNT, generate_lines, generate_texts, is_real, is_whole
+from saurus.generation.decoding import Decoding, decoding_kwargs
+from saurus.generation.sampling import (
+    DEFAULT_TEXT_LENGTH,
+    MAX_COUNT,
+    generate_lines,
+    generate_texts,
+    is_whole,
+)
 from saurus.generation.scoring import LossReport, score_strings
 from saurus.protocol import SequenceModel
 
@@ -64,7 +71,7 @@ def complete(
     model: SequenceModel,
     prompt: str = "",
     *,
-    max_new_tokens: int = 200,
+    max_new_tokens: int = DEFAULT_TEXT_LENGTH,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
@@ -74,13 +81,11 @@ def complete(
 ) -> list[Completion]:
     """The continuations of `prompt`, with their finish reasons (see the module docstring).
     `seed` may be a Generator, which is drawn from (a session that goes on drawing)."""
-    if not is_real(temperature) or temperature < 0:
-        raise OptionError(f"temperature must be 0 (greedy) or more, got {temperature}")
+    decoding = Decoding.from_options(temperature, top_k, top_p)
     if not is_whole(max_new_tokens) or not 1 <= max_new_tokens <= MAX_COUNT:
         raise OptionError(f"max_new_tokens must be a whole number, 1 or more, got {max_new_tokens}")
     stops = check_stop(stop)
-    greedy = temperature == 0
-    how = {"temperature": 1.0 if greedy else float(temperature), "top_k": top_k, "top_p": top_p}
+    how = decoding_kwargs(decoding)
     rng = np.random.default_rng(seed)
     if model.mode == "lines":
         names = generate_lines(
@@ -89,15 +94,12 @@ def complete(
             rng,
             prefix=prompt,
             max_len=len(prompt) + max_new_tokens,
-            greedy=greedy,
             **how,
         )
         tails = [name[len(prompt) :] for name in names]
         ended = [len(t) < max_new_tokens for t in tails]
     else:
-        texts = generate_texts(
-            model, num_return_sequences, max_new_tokens, rng, prefix=prompt, greedy=greedy, **how
-        )
+        texts = generate_texts(model, num_return_sequences, max_new_tokens, rng, prefix=prompt, **how)
         tails, ended = [t[len(prompt) :] for t in texts], [False] * len(texts)
     out = []
     for tail, natural_end in zip(tails, ended, strict=True):

@@ -54,12 +54,53 @@ class Decoding:
     top_p: float = 1.0
     greedy: bool = False
 
+    @classmethod
+    def from_options(
+        cls,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        *,
+        flags: dict[str, str] | None = None,
+    ) -> Decoding:
+        """The decoding the options of any front end ask for: THE place where temperature 0
+        means greedy (as in Hugging Face's and OpenAI's APIs). None means the default (T 1,
+        no top-k, top-p 1). With `flags` (each option's name as the front end's users
+        know it, e.g. {"temperature": "--temperature", "greedy": "--greedy"}), an option
+        that greedy decoding would ignore is refused, naming both; without, it is ignored."""
+        if temperature is not None and not (is_real(temperature) and temperature >= 0):
+            raise OptionError(f"temperature must be 0 (greedy) or more, got {temperature}")
+        by_zero = temperature == 0
+        if flags is not None and (greedy or by_zero):
+            why = flags.get("greedy", "greedy") if greedy else f"{flags.get('temperature', 'temperature')} 0"
+            given = {"temperature": None if by_zero else temperature, "top_k": top_k, "top_p": top_p}
+            for name, value in given.items():
+                if value is not None:
+                    flag = flags.get(name, name)
+                    raise OptionError(
+                        f"{why} always takes the likeliest character, so {flag} has no effect; drop one"
+                    )
+        how = cls(
+            1.0 if temperature is None or by_zero else float(temperature),
+            top_k or 0,
+            1.0 if top_p is None else top_p,
+            greedy or by_zero,
+        )
+        how.check()
+        return how
+
     def check(self) -> None:
         check_temperature(self.temperature)
         if not is_whole(self.top_k) or self.top_k < 0:
             raise OptionError(f"--top-k must be a whole number, 0 or more, got {self.top_k}")
         if not is_finite(self.top_p) or not 0 < self.top_p <= 1:
             raise OptionError(f"--top-p must be in (0, 1], got {self.top_p}")
+
+
+def decoding_kwargs(how: Decoding) -> dict[str, object]:
+    """`how` as the keyword arguments of the sampling functions (generate_lines, ...)."""
+    return {"temperature": how.temperature, "top_k": how.top_k, "top_p": how.top_p, "greedy": how.greedy}
 
 
 def scaled(logits: np.ndarray, temperature: float, axis: int = 1) -> np.ndarray:

@@ -46,7 +46,8 @@ from saurus.generation.novelty import Fence, NewNames, chain_of, read_record, re
 from saurus.generation.steppers import Stepper, stepper_for
 from saurus.protocol import START, SequenceModel
 
-DEFAULT_MAX_LEN = 50
+DEFAULT_MAX_LEN = 50  # names: characters at most, prefix included
+DEFAULT_TEXT_LENGTH = 200  # text: characters drawn after the prefix
 MAX_NAME_LEN = 10_000  # characters per name, prefix included
 MAX_BATCH = 65536  # names (or texts) generated at once, at most (see also Stepper.batch_cap)
 TEXT_BATCH = 4096  # texts generated side by side, at most

@@ -158,6 +158,24 @@ class TransformerState:
     length: int
 
 
+def kept_on_refill(context: int) -> int:
+    """How many of its last tokens a full cache keeps when it refills: context // 2."""
+    return context // 2
+
+
+def window_spans(length: int, context: int) -> list[tuple[int, int, int]]:
+    """The windows that stepping runs a sequence of `length` inputs through, as (start,
+    end, first position scored in the window): the first `context` inputs in one; then,
+    with keep = kept_on_refill(context) and stride S = context - keep, the inputs r to
+    r + S - 1 (r = context, context + S, ...) from a window starting keep inputs before r.
+    Evaluating by windows (the torch backend does) gives what stepping gives."""
+    keep = kept_on_refill(context)
+    stride = context - keep
+    spans = [(0, context, 0)]
+    spans += [(r - keep, r + stride, keep) for r in range(context, length, stride)]
+    return spans
+
+
 @dataclass
 class TransformerModel(WeightsModel):
     params: Params
@@ -328,7 +346,7 @@ class TransformerModel(WeightsModel):
             raise ValueError(f"step takes ids ({cache.tokens.shape[0]},), got {ids.shape}")
         new = np.where(ids == START, self.start_id, ids).astype(np.int64)[:, None]
         if length == self.context:  # full: refill from the last context // 2 tokens
-            keep = self.context // 2
+            keep = kept_on_refill(self.context)
             window = np.concatenate([cache.tokens[:, length - keep : length], new], axis=1)
             cache = self.new_cache(len(new), min(self.context, max(FIRST_CAPACITY, 2 * (keep + 1))))
             logits = self.run(window, cache, 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saurus.errors import OptionError
-from saurus.files.models import load_with_meta
+from saurus.files.models import load_for
 from saurus.generation.sampling import Decoding, draw, forbid, warm_up
 from saurus.music.token_text import SEPARATOR, TokenTable
 from saurus.protocol import SequenceModel
@@ -31,7 +31,7 @@ class MusicModel:
 
 def load_music_model(path: str) -> MusicModel:
     """A model written by `saurus music train`, with the token behind each character."""
-    model, meta = load_with_meta(path)
+    model, meta = load_for(path, "music", "train one with 'saurus music train'")
     table = TokenTable.from_meta(meta, str(path))
     if model.mode != "stream" or len(table.tokens) + 1 < model.vocab.size:
         raise OptionError(f"{path} is not a music model (train one with 'saurus music train')")

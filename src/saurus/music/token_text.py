@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from saurus.errors import DataError, ModelFileError
+from saurus.files.models import MUSIC_KEY
 from saurus.music.pieces import Piece
 from saurus.music.tokens import TOKENIZER, TOKENIZER_PARAMS
 
 SEPARATOR = "\n"  # between pieces: the model learns where a piece ends and the next begins
 FIRST_CHAR = 0xF0000  # Supplementary Private Use Area-A
 MAX_TOKENS = 65534
-META_KEY = "music"
+META_KEY = MUSIC_KEY
 
 
 @dataclass(frozen=True)

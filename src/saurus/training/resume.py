@@ -41,7 +41,7 @@ from saurus.data.stream_file import MappedText
 from saurus.data.vocab import Vocab
 from saurus.errors import DataError, ModelFileError, OptionError
 from saurus.files.model_file import load_model_file, save_model_file
-from saurus.files.outputs import STATE, check_output, is_model_file
+from saurus.files.outputs import STATE, check_output
 from saurus.training.config import TrainConfig
 from saurus.training.monitor import Monitor
 from saurus.training.world import world_size
@@ -146,12 +146,6 @@ def resumable(cfg: TrainConfig) -> bool:
 def check_state_output(model: str | Path) -> None:
     """A run that will write `model` may replace the state beside it only if it is one."""
     check_output(state_path_for(model), STATE, overwrite=True)
-
-
-def is_state_file(path: Path) -> bool:
-    """Whether `path` is a saurus archive (its directory alone is read: a damaged state may
-    be replaced)."""
-    return is_model_file(path)
 
 
 @dataclass

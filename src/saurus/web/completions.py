@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from saurus.data.corpus import normalise
 from saurus.errors import SaurusError, VocabularyError
 from saurus.generation.api import Score, check_stop, complete, cut_at_stop, score
+from saurus.generation.decoding import Decoding, decoding_kwargs
 from saurus.generation.sampling import MAX_NAME_LEN, generate_lines
 from saurus.generation.scoring import check_texts
 from saurus.web.limits import NO_DEADLINE, Deadline, TimedGenerator, timed
@@ -111,8 +112,6 @@ def draw(model: object, req: CompletionRequest, prompt: str, tokens: int, deadli
     """The continuations of one prompt: `complete`, or new names only with `novel`. The
     draws come from the seed (as np.random.default_rng(seed) gives them), through a
     generator that looks at the deadline before each step."""
-    greedy = req.temperature == 0
-    how = {"temperature": req.temperature, "top_k": req.top_k, "top_p": req.top_p}
     rng = TimedGenerator(req.seed, deadline)
     if not req.novel:
         done = complete(
@@ -121,17 +120,18 @@ def draw(model: object, req: CompletionRequest, prompt: str, tokens: int, deadli
             max_new_tokens=tokens,
             num_return_sequences=req.n,
             seed=rng,
-            **how,
+            temperature=req.temperature,
+            top_k=req.top_k,
+            top_p=req.top_p,
         )
         return [(c.text, c.finish_reason == "stop") for c in done]
-    how["temperature"] = 1.0 if greedy else req.temperature
+    how = decoding_kwargs(Decoding.from_options(req.temperature, req.top_k, req.top_p))
     names = generate_lines(
         model,  # type: ignore[arg-type]
         req.n,
         rng,
         prefix=prompt,
         max_len=len(prompt) + tokens,
-        greedy=greedy,
         novel=True,
         **how,
     )

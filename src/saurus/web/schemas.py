@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from saurus.generation.api import MAX_STOP_STRINGS
+from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH
 from saurus.training.config import MAX_SEED
 
 MAX_N = 1000  # choices per prompt
@@ -19,8 +20,8 @@ MAX_TOP_K = 100_000
 MAX_LOGPROBS = 5  # as OpenAI
 MAX_SCORE_TEXTS = 1000
 MAX_SCORE_CHARS = 1_000_000
-DEFAULT_NAME_TOKENS = 50  # names end at the end token long before
-DEFAULT_TEXT_TOKENS = 200  # as `saurus sample --length`
+DEFAULT_NAME_TOKENS = DEFAULT_MAX_LEN  # names end at the end token long before
+DEFAULT_TEXT_TOKENS = DEFAULT_TEXT_LENGTH  # as `saurus sample --length`
 
 Strings = Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
 Stops = Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)]

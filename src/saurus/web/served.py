@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saurus.errors import OptionError
-from saurus.files.models import load_with_meta
+from saurus.files.models import load_for
 from saurus.files.pretrained import resolve as resolve_pretrained
 from saurus.protocol import SequenceModel
 
@@ -50,9 +50,7 @@ def model_ids(paths: Sequence[Path]) -> list[str]:
 
 def load_one(model_id: str, path: Path) -> ServedModel:
     """Load a names or text model; a music model or a diverged one is refused."""
-    model, meta = load_with_meta(path)
-    if "music" in meta:
-        raise OptionError(f"{path} is a music model; saurus serve serves names and text models")
+    model, _ = load_for(path, "text", "saurus serve serves names and text models")
     is_finite = getattr(model, "is_finite", None)
     if is_finite is not None and not is_finite():
         raise OptionError(f"{path} holds weights that are NaN or infinite (training diverged)")

@@ -24,6 +24,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual name)
 
 from saurus.data.corpus import Corpus
 from saurus.generation.scoring import LossReport, targets_of
+from saurus.models.transformer import window_spans
 from saurus.protocol import START
 from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 
@@ -69,12 +70,8 @@ def recurrent_nats(
 
 def windows_of(seq: np.ndarray, context: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """(inputs, targets, first scored position) for each window the NumPy cache would use."""
-    inputs, keep = inputs_of(seq), context // 2
-    stride = context - keep
-    out = [(inputs[:context], seq[:context], 0)]
-    for r in range(context, len(seq), stride):
-        out.append((inputs[r - keep : r + stride], seq[r - keep : r + stride], keep))
-    return out
+    inputs = inputs_of(seq)
+    return [(inputs[a:b], seq[a:b], first) for a, b, first in window_spans(len(seq), context)]
 
 
 @torch.no_grad()

@@ -363,14 +363,3 @@ def tensor_of(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     if tuple(array.shape) != tuple(like.shape):
         raise ValueError("a saved weight has another shape")
     return torch.from_numpy(np.ascontiguousarray(array)).to(like.device, like.dtype)
-
-
-def torch_steps(
-    trainee: TorchTrainee,
-    batches: LineBatches | StreamBatches,
-    cfg: TrainConfig,
-    rng: np.random.Generator,
-    lr_box: list[float],
-) -> Iterator[tuple[float, int]]:
-    """Endless epochs of (forward, backward, clip, update); yields (nats summed, chars)."""
-    return TorchTrainer(trainee, batches, cfg, rng).steps(lr_box)

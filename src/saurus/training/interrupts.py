@@ -8,6 +8,11 @@ Ctrl-C, the command line's for SIGTERM). A second signal while one is pending is
 at once, wherever the run is: whoever insists is not kept waiting, and the last checkpoint
 on disk stands. Signals whose handler is not a Python function (ignored, or the default
 that ends the process) are left alone, and so is everything outside the main thread.
+
+Under torchrun (several ranks) rank 0 records every signal and the other ranks ignore
+them: rank 0 delivers it between steps, where every rank waits for its go (see
+backends/torch/distributed.py), since a signal acted on in the middle of a step would leave
+the others inside a gradient all-reduce that rank 0 never joins.
 """
 
 from __future__ import annotations
@@ -17,20 +22,24 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
+from saurus.training.world import World
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StepSignals:
-    """The signals recorded during a step, delivered by `deliver()` at its end."""
+    """The signals recorded during a step, delivered by `deliver()` at its end; with
+    `hold_all` (several ranks) a second signal waits too."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_all: bool = False) -> None:
+        self.hold_all = hold_all
         self.pending: int | None = None
         self.previous: dict[int, Any] = {}
         self.at_boundary = False  # whether the last delivery came between steps
 
     def record(self, signum: int, frame: Any) -> None:
         """The handler while the block runs: the first signal waits, a second acts now."""
-        if self.pending is None:
+        if self.pending is None or self.hold_all:
             self.pending = signum
             return
         self.pending, self.at_boundary = None, False
@@ -53,17 +62,19 @@ class StepSignals:
 
 
 @contextlib.contextmanager
-def step_signals(active: bool = True) -> Iterator[StepSignals]:
+def step_signals(world: World | None = None) -> Iterator[StepSignals]:
     """Within the block SIGINT and SIGTERM (where Python handles them) wait for the next
-    `deliver()`; with `active` False, or outside the main thread, nothing changes."""
-    signals = StepSignals()
-    if not active:
-        yield signals
-        return
+    `deliver()`; under torchrun (`world` active) rank 0 records them all and the other
+    ranks ignore them. Outside the main thread nothing changes."""
+    world = world or World()
+    signals = StepSignals(hold_all=world.active)
     try:
         for signum in SIGNALS:
             handler = signal.getsignal(signum)
-            if callable(handler):
+            if world.active:
+                signals.previous[signum] = handler
+                signal.signal(signum, signals.record if world.leader else signal.SIG_IGN)
+            elif callable(handler):
                 signals.previous[signum] = handler
                 signal.signal(signum, signals.record)
     except ValueError:  # not the main thread

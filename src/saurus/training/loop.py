@@ -53,6 +53,7 @@ from saurus.training.resume import (
     resumable,
     state_path_for,
 )
+from saurus.training.world import World
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "train_file", "train_text"]
 
@@ -347,16 +348,13 @@ def drive_run(run: Run, setup: Setup) -> tuple[float, bool | None, bool]:
 
     In one process Ctrl-C and SIGTERM wait for the end of the step (interrupts.py): there
     the training state is saved, so that the run resumes exactly, before the weights of the
-    moment are considered. Under torchrun distributed.py holds them for rank 0 instead."""
-    monitor, world = run.monitor, getattr(setup.model, "world", None)
-    guard: Any = contextlib.nullcontext()
-    if world is not None and world.active:
-        from saurus.training.backends.torch.distributed import step_boundary_interrupts
-
-        guard = step_boundary_interrupts(world, setup.model.interrupts)
+    moment are considered. Under torchrun rank 0 holds them until its next step (see there)."""
+    monitor, world = run.monitor, getattr(setup.model, "world", None) or World()
     interrupted, ranks_agree = False, None
-    with guard, step_signals(active=world is None or not world.active) as signals:
-        if world is not None and not world.leader:
+    with step_signals(world) as signals:
+        if world.active:  # the torch trainer delivers them between steps, where every rank waits
+            setup.model.interrupts = signals
+        if not world.leader:
             monitor.steps = follow_leader(setup.model, setup.steps, setup.cfg)
             run.stopped_by = "rank 0"
             return 0.0, None, False
@@ -371,7 +369,7 @@ def drive_run(run: Run, setup: Setup) -> tuple[float, bool | None, bool]:
                         monitor.save_checkpoint()
                     monitor.consider_current()
         seconds = monitor.elapsed
-        if world is not None and world.active:
+        if world.active:
             from saurus.training.backends.torch.distributed import finish
 
             ranks_agree = finish(world, setup.model.module, setup.steps)

@@ -19,65 +19,14 @@ rank 0 never joins.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from saurus.training.world import World
-
-
-@dataclass
-class Interrupts:
-    """The signal that came during a step (rank 0), to be raised at the next step boundary."""
-
-    came: int | None = None
-    previous: dict[int, Any] | None = None
-
-    def raise_pending(self) -> None:
-        """Deliver the signal that came to the handler it had before: a KeyboardInterrupt
-        for Ctrl-C, the command's own SIGTERM handling for SIGTERM. Later signals are only
-        recorded until the block ends (torchrun's agent passes a Ctrl-C on once more)."""
-        if self.came is not None:
-            signum, self.came = self.came, None
-            handler = (self.previous or {}).get(signum)
-            if callable(handler):
-                handler(signum, None)
-            raise KeyboardInterrupt
-
-    def restore(self) -> None:
-        for signum, handler in (self.previous or {}).items():
-            signal.signal(signum, handler)
-        self.previous = None
-
-
-@contextlib.contextmanager
-def step_boundary_interrupts(world: World, pending: Interrupts) -> Iterator[Interrupts]:
-    """Within the block (a whole run, its last collective included) rank 0 records SIGINT
-    and SIGTERM (see raise_pending) and the other ranks ignore them; a single process is
-    left as it is."""
-    if not world.active:
-        yield pending
-        return
-
-    def record(signum: int, frame: object) -> None:
-        pending.came = signum
-
-    try:
-        pending.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        for s in pending.previous:
-            signal.signal(s, record if world.leader else signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals stay as they are
-        pending.previous = None
-    try:
-        yield pending
-    finally:
-        pending.restore()
 
 
 def start(world: World, device: torch.device) -> None:

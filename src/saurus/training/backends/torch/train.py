@@ -31,6 +31,7 @@ from saurus.training.backends.torch.convert import recurrent_from_numpy, to_nump
 from saurus.training.backends.torch.evaluate import estimate_torch_seconds, torch_loss
 from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 from saurus.training.config import TrainConfig
+from saurus.training.interrupts import StepSignals
 from saurus.training.world import World, world_from_env
 
 OPTIMIZERS = {
@@ -69,7 +70,7 @@ class TorchTrainee:
     dtype: str
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     world: World = field(default_factory=World)
-    interrupts: distributed.Interrupts = field(default_factory=distributed.Interrupts)
+    interrupts: StepSignals = field(default_factory=StepSignals)
     average: dict[str, torch.Tensor] | None = None  # --ema: the moving average, by parameter name
 
     @property
@@ -254,7 +255,7 @@ class TorchTrainer:
         for batch in self.cursor:
             lr = lr_box[0]
             if world.active:
-                interrupts.raise_pending()
+                interrupts.deliver()
                 go, lr = distributed.signal_step(world, True, lr)
                 if not go:
                     return

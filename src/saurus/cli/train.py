@@ -68,9 +68,7 @@ def checked_config(args: argparse.Namespace, mode: str) -> TrainConfig:
     """The TrainConfig of the train options, checked (a bad option fails before any file is
     touched); every TrainConfig field has a train option of the same name."""
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "mode"}
-    config = TrainConfig(mode=mode, **values)
-    config.resolved()
-    return config
+    return TrainConfig(mode=mode, **values).checked()
 
 
 def show_plan(plan: Plan, found_mode: str | None = None) -> None:

@@ -119,16 +119,23 @@ class TrainConfig:
         """Whether this run trains with torch (after `resolved`, engine is numpy or torch)."""
         return self.engine == "torch"
 
-    def resolved(self, data_chars: int | None = None) -> TrainConfig:
-        """The options checked, the engine resolved (auto: torch where installed) and, for the
-        classic model, its exercise's recipe filled in; every other None is left to the
-        planner (plan.py). `data_chars` is unused and kept for callers that pass it."""
+    def checked(self) -> TrainConfig:
+        """The options checked, before any file is read or written: a bad or pointless one is
+        an OptionError; nothing is resolved (train_text resolves the config once)."""
         if self.mode not in MODES:
             raise OptionError(f"unknown mode {self.mode!r}; choose lines or stream")
         if self.model not in MODELS:
             raise OptionError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_applicable()
-        engine = self.resolved_engine()
+        self.resolved_engine()
+        self.check(planned=False)
+        return self
+
+    def resolved(self) -> TrainConfig:
+        """The options checked, the engine resolved (auto: torch where installed) and, for the
+        classic model, its exercise's recipe filled in; every other None is left to the
+        planner (plan.py). A run resolves its config once (train_text)."""
+        engine = self.checked().resolved_engine()
         filled: dict[str, Any] = {"engine": engine}
         if self.family == "classic":
             defaults = CLASSIC_DEFAULTS[self.mode]

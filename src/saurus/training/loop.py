@@ -386,5 +386,5 @@ def train_file(
     """Train on the UTF-8 file `path`. In stream mode it is read in bounded memory (see
     `training_text`), so a file of gigabytes trains in the memory its model needs."""
     started = time.perf_counter()
-    config = config.resolved()  # check the options before reading the data
+    config = config.checked()  # before reading the data
     return train_text(training_text(path, config), config, on_progress, checkpoint, log, started)  # type: ignore[arg-type]

@@ -164,7 +164,12 @@ def examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def add_command(sub: argparse._SubParsersAction, name: str, helptext: str, *example: str) -> Parser:
+def add_command(sub: argparse._SubParsersAction, name: str, usage: str) -> Parser:
+    """Register the command `name`; `usage` is its help (the lines before the first that
+    starts with "saurus "), then one example command line a line, which --help shows."""
+    lines = usage.strip().splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("saurus ")), len(lines))
+    helptext, example = " ".join(lines[:first]), lines[first:]
     parser = sub.add_parser(
         name,
         help=helptext,
@@ -332,6 +337,29 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
 
 def say(message: str) -> None:
     print(one_line(message), file=sys.stderr, flush=True)
+
+
+def add_decoding_options(p: argparse.ArgumentParser, unit: str = "character", *, zero: bool = False) -> None:
+    """--temperature, --top-k and --top-p, and --greedy; with `zero`, temperature 0 takes
+    the likeliest `unit` every time instead (and there is no --greedy)."""
+    if zero:
+        p.add_argument(
+            "--temperature",
+            type=lambda t: float_value(t, lambda v: v >= 0, f"0 (the likeliest {unit} every time) or more"),
+            help="below 1 safer, above 1 wilder, 0 always the likeliest (default: 1)",
+        )
+    else:
+        p.add_argument(
+            "--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)"
+        )
+    p.add_argument("--top-k", type=positive_int, help=f"draw only from the k likeliest {unit}s")
+    p.add_argument(
+        "--top-p",
+        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        help=f"draw from the fewest likeliest {unit}s holding this share of the probability",
+    )
+    if not zero:
+        p.add_argument("--greedy", action="store_true", help=f"always take the likeliest {unit}")
 
 
 DECODING_FLAGS = {

@@ -27,7 +27,7 @@ from saurus.cli.args import (
     DECODING_FLAGS,
     EXIT_USAGE,
     add_command,
-    float_value,
+    add_decoding_options,
     positive_int,
     refuse,
     say,
@@ -51,6 +51,15 @@ OFFERS_PER_ROW = 6
 SHOWN_TAIL = 60  # characters of the text so far shown above the offers
 
 
+COMPLETE_USAGE = """\
+complete prompts with a text model, interactively (or each line of standard input)
+saurus complete shakespeare
+saurus complete sonnets.saurus --temperature 0.7 --seed 1 --history ~/.saurus_history
+echo 'ROMEO:' | saurus complete shakespeare --length 300 --seed 0
+saurus complete dinos --pick 5
+"""
+
+
 @dataclass(frozen=True)
 class Drawing:
     """How continuations are drawn (api.complete's options)."""
@@ -63,15 +72,7 @@ class Drawing:
 
 def add_complete_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus complete`."""
-    p = add_command(
-        sub,
-        "complete",
-        "complete prompts with a text model, interactively (or each line of standard input)",
-        "saurus complete shakespeare",
-        "saurus complete sonnets.saurus --temperature 0.7 --seed 1 --history ~/.saurus_history",
-        "echo 'ROMEO:' | saurus complete shakespeare --length 300 --seed 0",
-        "saurus complete dinos --pick 5",
-    )
+    p = add_command(sub, "complete", COMPLETE_USAGE)
     p.add_argument("model", type=Path, help="a model file written by saurus train, or a pretrained name")
     p.add_argument(
         "--length",
@@ -79,17 +80,7 @@ def add_complete_command(sub: argparse._SubParsersAction) -> None:
         help=f"most characters to add (default: {DEFAULT_TEXT_LENGTH} for text; "
         f"names end by themselves, at {DEFAULT_MAX_LEN} at most)",
     )
-    p.add_argument(
-        "--temperature",
-        type=lambda t: float_value(t, lambda v: v >= 0, "0 (the likeliest character every time) or more"),
-        help="below 1 safer, above 1 wilder, 0 always the likeliest (default: 1)",
-    )
-    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest characters")
-    p.add_argument(
-        "--top-p",
-        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
-        help="draw from the fewest likeliest characters holding this share of the probability",
-    )
+    add_decoding_options(p, zero=True)
     p.add_argument("--seed", type=seed_value, help="seed for a repeatable session (default: random)")
     p.add_argument(
         "--pick",

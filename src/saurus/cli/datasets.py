@@ -10,6 +10,11 @@ from saurus.cli.args import (
 from saurus.data.datasets import DATASETS, where_is
 from saurus.music.pieces import METHENY
 
+DATASETS_USAGE = """\
+list the named datasets: size, source, checksum, and whether each is here
+saurus datasets
+"""
+
 
 def cmd_datasets(args: argparse.Namespace) -> int:
 
@@ -26,10 +31,5 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def add_datasets_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus datasets`."""
-    p = add_command(
-        sub,
-        "datasets",
-        "list the named datasets: size, source, checksum, and whether each is here",
-        "saurus datasets",
-    )
+    p = add_command(sub, "datasets", DATASETS_USAGE)
     p.set_defaults(run=cmd_datasets)

@@ -16,13 +16,13 @@ import numpy as np
 from saurus.cli.args import (
     Parser,
     add_command,
+    add_decoding_options,
     add_train_options,
     decoding_of,
     float_value,
     positive_int,
     say,
     seed_value,
-    temperature_value,
 )
 from saurus.cli.train import check_train_outputs, checked_config, train_and_save
 from saurus.data.datasets import verified_path
@@ -45,35 +45,54 @@ from saurus.music.tokens import (
 SAMPLE_BARS = 16
 
 
+MUSIC_USAGE = """\
+learn from MIDI files and improvise new ones (needs the 'music' extra)
+saurus music train bach -o bach.saurus --time-budget 60
+saurus music sample bach.saurus -o new.mid --seed 1
+saurus music eval bach.saurus held_out/*.mid
+"""
+
+ROUNDTRIP_USAGE = """\
+turn a MIDI file into tokens and back, to hear what the tokenisation keeps
+saurus music roundtrip song.mid -o song.roundtrip.mid
+"""
+
+TRAIN_USAGE = """\
+train a token model on MIDI music
+saurus music train bach -o bach.saurus --time-budget 60
+saurus music train songs/ -o songs.saurus --engine torch
+saurus music train metheny -o jazz.saurus --val-fraction 0.1
+"""
+
+SAMPLE_USAGE = """\
+improvise a new MIDI file with a music model
+saurus music sample bach.saurus -o new.mid --seed 1
+saurus music sample bach.saurus -o more.mid --prime opening.mid --bars 8 --temperature 0.9
+"""
+
+EVAL_USAGE = """\
+how well a music model predicts MIDI files, and how its music compares with them
+saurus music eval bach.saurus held_out/*.mid
+saurus music eval jazz.saurus metheny --samples 8 --train metheny
+"""
+
+JAZZ_USAGE = """\
+the 'Improvise a jazz solo with an LSTM' exercise: train on the Metheny piece, write MIDI
+saurus reproduce jazz -o jazz.mid
+saurus reproduce jazz -o varied.mid --temperature 1.0 --seed 3 --all-targets
+"""
+
+
 def add_music_command(sub: argparse._SubParsersAction) -> None:
-    music = add_command(
-        sub,
-        "music",
-        "learn from MIDI files and improvise new ones (needs the 'music' extra)",
-        "saurus music train bach -o bach.saurus --time-budget 60",
-        "saurus music sample bach.saurus -o new.mid --seed 1",
-        "saurus music eval bach.saurus held_out/*.mid",
-    )
+    music = add_command(sub, "music", MUSIC_USAGE)
     verbs = music.add_subparsers(dest="music_command", required=True, parser_class=Parser, metavar="VERB")
 
-    p = add_command(
-        verbs,
-        "roundtrip",
-        "turn a MIDI file into tokens and back, to hear what the tokenisation keeps",
-        "saurus music roundtrip song.mid -o song.roundtrip.mid",
-    )
+    p = add_command(verbs, "roundtrip", ROUNDTRIP_USAGE)
     p.add_argument("midi", type=Path, help="a MIDI file")
     add_output(p, "the MIDI file to write")
     p.set_defaults(run=cmd_roundtrip)
 
-    p = add_command(
-        verbs,
-        "train",
-        "train a token model on MIDI music",
-        "saurus music train bach -o bach.saurus --time-budget 60",
-        "saurus music train songs/ -o songs.saurus --engine torch",
-        "saurus music train metheny -o jazz.saurus --val-fraction 0.1",
-    )
+    p = add_command(verbs, "train", TRAIN_USAGE)
     p.add_argument(
         "source",
         help=f"{MUSIC_SOURCES} (music21's bundled chorales); validation holds out whole pieces, "
@@ -83,13 +102,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     add_train_options(p, text=False)
     p.set_defaults(run=cmd_train)
 
-    p = add_command(
-        verbs,
-        "sample",
-        "improvise a new MIDI file with a music model",
-        "saurus music sample bach.saurus -o new.mid --seed 1",
-        "saurus music sample bach.saurus -o more.mid --prime opening.mid --bars 8 --temperature 0.9",
-    )
+    p = add_command(verbs, "sample", SAMPLE_USAGE)
     p.add_argument("model", type=Path, help="a model file written by saurus music train")
     add_output(p, "the MIDI file to write")
     length = p.add_mutually_exclusive_group()
@@ -104,13 +117,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wav", type=Path, metavar="OUT.wav", help="also render a preview (sine tones)")
     p.set_defaults(run=cmd_sample, prefix="")
 
-    p = add_command(
-        verbs,
-        "eval",
-        "how well a music model predicts MIDI files, and how its music compares with them",
-        "saurus music eval bach.saurus held_out/*.mid",
-        "saurus music eval jazz.saurus metheny --samples 8 --train metheny",
-    )
+    p = add_command(verbs, "eval", EVAL_USAGE)
     p.add_argument("model", type=Path, help="a model file written by saurus music train")
     p.add_argument("files", nargs="+", help=f"held-out music: {MUSIC_SOURCES}")
     p.add_argument(
@@ -136,14 +143,7 @@ def add_output(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)")
-    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest tokens")
-    p.add_argument(
-        "--top-p",
-        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
-        help="draw from the fewest likeliest tokens holding this share of the probability",
-    )
-    p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
+    add_decoding_options(p, "token")
 
 
 def tempo_value(text: str) -> float:
@@ -247,13 +247,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_jazz_command(runs: argparse._SubParsersAction) -> None:
-    p = add_command(
-        runs,
-        "jazz",
-        "the 'Improvise a jazz solo with an LSTM' exercise: train on the Metheny piece, write MIDI",
-        "saurus reproduce jazz -o jazz.mid",
-        "saurus reproduce jazz -o varied.mid --temperature 1.0 --seed 3 --all-targets",
-    )
+    p = add_command(runs, "jazz", JAZZ_USAGE)
     add_output(p, "the MIDI file to write")
     p.add_argument(
         "--epochs", type=positive_int, default=100, help="passes over the 60 windows (default: 100)"

@@ -9,16 +9,16 @@ from saurus.cli.args import add_command, say
 from saurus.files.outputs import PICTURE, check_output
 from saurus.plot import make_figure, read_logs, require_matplotlib, save_figure
 
+PLOT_USAGE = """\
+draw training and validation loss from training logs (needs the 'plot' extra)
+saurus plot dinos.saurus.log.jsonl -o dinos.png
+saurus plot small.saurus.log.jsonl big.saurus.log.jsonl -o compare.png --overwrite
+"""
+
 
 def add_plot_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus plot`."""
-    p = add_command(
-        sub,
-        "plot",
-        "draw training and validation loss from training logs (needs the 'plot' extra)",
-        "saurus plot dinos.saurus.log.jsonl -o dinos.png",
-        "saurus plot small.saurus.log.jsonl big.saurus.log.jsonl -o compare.png --overwrite",
-    )
+    p = add_command(sub, "plot", PLOT_USAGE)
     p.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="training logs (MODEL.log.jsonl)")
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="the picture to write (.png, .svg or .pdf)"

@@ -36,50 +36,67 @@ JAYCHOU = JaychouSetup()
 MINCHAR = MinCharSetup()
 
 
+JAYCHOU_USAGE = """\
+the d2l RNN from scratch on Jay Chou's lyrics: 256 hidden units, SGD at lr 100,
+perplexity and the continuations of 分开 and 不分开 every 50 epochs
+saurus reproduce jaychou
+saurus reproduce jaychou --epochs 10 --every 5 --sampling consecutive
+"""
+
+MINCHAR_USAGE = """\
+the min-char-rnn gist on any text: 100 hidden units, 25-character chunks, Adagrad at 0.1
+saurus reproduce minchar tinyshakespeare
+saurus reproduce minchar poems.txt --iterations 20000 --every 500
+"""
+
+REPRODUCE_USAGE = """\
+rerun a classic exercise and print its transcript
+saurus reproduce dinos
+saurus reproduce dinos --iterations 4000 --every 1000
+saurus reproduce jazz -o jazz.mid
+saurus reproduce jaychou --epochs 50
+saurus reproduce minchar tinyshakespeare --iterations 5000
+"""
+
+DINOS_USAGE = """\
+the 'Dinosaur Island' training run
+saurus reproduce dinos
+saurus reproduce dinos --iterations 4000 --every 1000
+"""
+
+
 def add_recipe_commands(runs: argparse._SubParsersAction) -> None:
     """Register the recipe presets under `saurus reproduce`."""
     add_jaychou_command(runs)
     add_minchar_command(runs)
 
 
+def add_setting(
+    p: argparse.ArgumentParser, flags: str | tuple[str, ...], value: float, what: str, **more: object
+) -> None:
+    """An option that sets one number of an exercise's setup, whose default it shows."""
+    kind = positive_float if isinstance(value, float) else positive_int
+    names = (flags,) if isinstance(flags, str) else flags
+    p.add_argument(*names, type=kind, default=value, help=f"{what} (default: {value})", **more)  # type: ignore[arg-type]
+
+
+def add_seed(p: argparse.ArgumentParser, of: str) -> None:
+    p.add_argument("--seed", type=seed_value, default=0, help=f"seed of {of} (default: 0)")
+
+
 def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
-    p = add_command(
-        runs,
-        "jaychou",
-        "the d2l RNN from scratch on Jay Chou's lyrics: 256 hidden units, SGD at lr 100, "
-        "perplexity and the continuations of 分开 and 不分开 every 50 epochs",
-        "saurus reproduce jaychou",
-        "saurus reproduce jaychou --epochs 10 --every 5 --sampling consecutive",
-    )
-    p.add_argument(
-        "--epochs", type=positive_int, default=JAYCHOU.epochs, help=f"epochs (default: {JAYCHOU.epochs})"
-    )
-    p.add_argument(
-        "--every",
-        "--period",
-        dest="period",
-        type=positive_int,
-        default=JAYCHOU.period,
-        help=f"print every N epochs and at the last (d2l's pred_period; default: {JAYCHOU.period})",
-    )
+    p = add_command(runs, "jaychou", JAYCHOU_USAGE)
+    add_setting(p, "--epochs", JAYCHOU.epochs, "epochs")
+    every = "print every N epochs and at the last (d2l's pred_period)"
+    add_setting(p, ("--every", "--period"), JAYCHOU.period, every, dest="period")
     p.add_argument(
         "--sampling",
         choices=(*SAMPLINGS, "both"),
         default="both",
         help="random, consecutive, or both one after the other (default: both)",
     )
-    p.add_argument(
-        "--hidden",
-        type=positive_int,
-        default=JAYCHOU.hidden,
-        help=f"hidden units (default: {JAYCHOU.hidden})",
-    )
-    p.add_argument(
-        "--chars",
-        type=positive_int,
-        default=10000,
-        help="train on the first N characters of the lyrics (default: 10000)",
-    )
+    add_setting(p, "--hidden", JAYCHOU.hidden, "hidden units")
+    add_setting(p, "--chars", 10000, "train on the first N characters of the lyrics")
     p.add_argument(
         "--prefix",
         action="append",
@@ -87,52 +104,20 @@ def add_jaychou_command(runs: argparse._SubParsersAction) -> None:
         metavar="TEXT",
         help=f"a prefix to continue; repeat for several (default: {' and '.join(PREFIXES)})",
     )
-    p.add_argument(
-        "--seed", type=seed_value, default=0, help="seed of the weights and the shuffles (default: 0)"
-    )
+    add_seed(p, "the weights and the shuffles")
     p.add_argument("--data", type=Path, help="a UTF-8 text file instead of the registered jaychou lyrics")
     p.set_defaults(run=cmd_jaychou)
 
 
 def add_minchar_command(runs: argparse._SubParsersAction) -> None:
-    p = add_command(
-        runs,
-        "minchar",
-        "the min-char-rnn gist on any text: 100 hidden units, 25-character chunks, Adagrad at 0.1",
-        "saurus reproduce minchar tinyshakespeare",
-        "saurus reproduce minchar poems.txt --iterations 20000 --every 500",
-    )
+    p = add_command(runs, "minchar", MINCHAR_USAGE)
     p.add_argument("file", help="a UTF-8 text file, or a registered dataset (e.g. tinyshakespeare)")
-    p.add_argument(
-        "--iterations",
-        type=positive_int,
-        default=MINCHAR.iterations,
-        help=f"chunks to train on (the gist never stops; default: {MINCHAR.iterations})",
-    )
-    p.add_argument(
-        "--every",
-        type=positive_int,
-        default=MINCHAR.every,
-        help=f"print a sample and the loss every N iterations (the gist: 100; default: {MINCHAR.every})",
-    )
-    p.add_argument(
-        "--hidden",
-        type=positive_int,
-        default=MINCHAR.hidden,
-        help=f"hidden units (default: {MINCHAR.hidden})",
-    )
-    p.add_argument(
-        "--seq-len",
-        type=positive_int,
-        default=MINCHAR.seq_length,
-        help=f"characters per chunk (default: {MINCHAR.seq_length})",
-    )
-    p.add_argument(
-        "--lr", type=positive_float, default=MINCHAR.lr, help=f"Adagrad's rate (default: {MINCHAR.lr})"
-    )
-    p.add_argument(
-        "--seed", type=seed_value, default=0, help="seed of the weights and the samples (default: 0)"
-    )
+    add_setting(p, "--iterations", MINCHAR.iterations, "chunks to train on (the gist never stops)")
+    add_setting(p, "--every", MINCHAR.every, "print a sample and the loss every N iterations (the gist: 100)")
+    add_setting(p, "--hidden", MINCHAR.hidden, "hidden units")
+    add_setting(p, "--seq-len", MINCHAR.seq_length, "characters per chunk")
+    add_setting(p, "--lr", MINCHAR.lr, "Adagrad's rate")
+    add_seed(p, "the weights and the samples")
     p.set_defaults(run=cmd_minchar)
 
 
@@ -185,24 +170,9 @@ def cmd_minchar(args: argparse.Namespace) -> int:
 def add_reproduce_command(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Register `saurus reproduce` and its dinos exercise; the others join the returned
     subcommands."""
-    reproduce = add_command(
-        sub,
-        "reproduce",
-        "rerun a classic exercise and print its transcript",
-        "saurus reproduce dinos",
-        "saurus reproduce dinos --iterations 4000 --every 1000",
-        "saurus reproduce jazz -o jazz.mid",
-        "saurus reproduce jaychou --epochs 50",
-        "saurus reproduce minchar tinyshakespeare --iterations 5000",
-    )
+    reproduce = add_command(sub, "reproduce", REPRODUCE_USAGE)
     runs = reproduce.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXERCISE")
-    p = add_command(
-        runs,
-        "dinos",
-        "the 'Dinosaur Island' training run",
-        "saurus reproduce dinos",
-        "saurus reproduce dinos --iterations 4000 --every 1000",
-    )
+    p = add_command(runs, "dinos", DINOS_USAGE)
     p.add_argument("--iterations", type=positive_int, default=35000, help="SGD steps (default: 35000)")
     p.add_argument("--every", type=positive_int, default=2000, help="report every N iterations")
     p.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")

@@ -12,13 +12,12 @@ import numpy as np
 from saurus.cli.args import (
     TEXT_SEPARATOR,
     add_command,
+    add_decoding_options,
     decoding_of,
-    float_value,
     positive_int,
     refuse,
     say,
     seed_value,
-    temperature_value,
 )
 from saurus.data.corpus import decode_text, make_corpus
 from saurus.data.datasets import DATASETS, open_source
@@ -35,6 +34,33 @@ from saurus.generation.scoring import evaluate, score_strings
 from saurus.generation.unknown_chars import drop_unknown, prepare_scored
 from saurus.protocol import SequenceModel
 from saurus.resources import human
+
+SAMPLE_USAGE = """\
+generate new names or text from a model
+saurus sample -n 5
+saurus sample dinos.saurus -n 20 --novel --seed 1
+saurus sample dinos.saurus --prefix tyr --temperature 0.7
+saurus sample sonnets.saurus --length 400 --prefix 'Shall I'
+saurus sample dinos.saurus --most-likely 20 --novel
+"""
+
+EVAL_USAGE = """\
+loss of a model on a text file or dataset (nats/char, bits/char, perplexity)
+saurus eval dinos.saurus held_out.txt
+saurus eval names.saurus names --skip-unknown
+"""
+
+SCORE_USAGE = """\
+log-probability per character of each string under a model
+saurus score dinos.saurus tyrannosaurus xqzvw
+saurus score dinos.saurus - < candidates.txt
+"""
+
+INFO_USAGE = """\
+what a model file holds: its kind, size, characters, training and the plan it followed
+saurus info dinos.saurus
+saurus info dinos
+"""
 
 
 def load_text_model(path: Path) -> SequenceModel:
@@ -193,16 +219,7 @@ PLAN_SHOWN = ("model", "layers", "hidden", "engine", "batch_size", "lr", "dropou
 def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     """Register `saurus sample`, `eval`, `score` and `info`."""
     datasets = ", ".join(DATASETS)
-    p = add_command(
-        sub,
-        "sample",
-        "generate new names or text from a model",
-        "saurus sample -n 5",
-        "saurus sample dinos.saurus -n 20 --novel --seed 1",
-        "saurus sample dinos.saurus --prefix tyr --temperature 0.7",
-        "saurus sample sonnets.saurus --length 400 --prefix 'Shall I'",
-        "saurus sample dinos.saurus --most-likely 20 --novel",
-    )
+    p = add_command(sub, "sample", SAMPLE_USAGE)
     p.add_argument(
         "model",
         type=Path,
@@ -218,14 +235,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
         f"(stream models, separated by a '{TEXT_SEPARATOR}' line; default: 1)",
     )
     p.add_argument("--seed", type=seed_value, help="seed for repeatable output (default: random)")
-    p.add_argument("--temperature", type=temperature_value, help="below 1 safer, above 1 wilder (default: 1)")
-    p.add_argument("--top-k", type=positive_int, help="draw only from the k likeliest characters")
-    p.add_argument(
-        "--top-p",
-        type=lambda t: float_value(t, lambda v: 0 < v <= 1, "above 0 and at most 1"),
-        help="draw from the fewest likeliest characters holding this share of the probability",
-    )
-    p.add_argument("--greedy", action="store_true", help="always take the likeliest character")
+    add_decoding_options(p)
     p.add_argument(
         "--novel",
         action="store_true",
@@ -252,13 +262,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=cmd_sample)
 
-    p = add_command(
-        sub,
-        "eval",
-        "loss of a model on a text file or dataset (nats/char, bits/char, perplexity)",
-        "saurus eval dinos.saurus held_out.txt",
-        "saurus eval names.saurus names --skip-unknown",
-    )
+    p = add_command(sub, "eval", EVAL_USAGE)
     p.add_argument("model", type=Path, help="a model file written by saurus train")
     p.add_argument("file", help=f"a UTF-8 file in the model's format, or a dataset: {datasets}")
     p.add_argument(
@@ -269,13 +273,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=cmd_eval)
 
-    p = add_command(
-        sub,
-        "score",
-        "log-probability per character of each string under a model",
-        "saurus score dinos.saurus tyrannosaurus xqzvw",
-        "saurus score dinos.saurus - < candidates.txt",
-    )
+    p = add_command(sub, "score", SCORE_USAGE)
     p.add_argument("model", type=Path, help="a model file written by saurus train")
     p.add_argument(
         "texts",
@@ -290,12 +288,6 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=cmd_score)
 
-    p = add_command(
-        sub,
-        "info",
-        "what a model file holds: its kind, size, characters, training and the plan it followed",
-        "saurus info dinos.saurus",
-        "saurus info dinos",
-    )
+    p = add_command(sub, "info", INFO_USAGE)
     p.add_argument("model", type=Path, help="a model file, or a pretrained model by name")
     p.set_defaults(run=cmd_info)

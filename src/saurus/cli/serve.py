@@ -24,6 +24,14 @@ NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 
 
+SERVE_USAGE = """\
+serve models on a web page and an OpenAI-style HTTP API (needs the 'web' extra)
+saurus serve dinos.saurus
+saurus serve dinos.saurus sonnets.saurus --port 8080
+saurus serve dinos --host 0.0.0.0   # reachable from other machines
+"""
+
+
 def port_value(text: str) -> int:
     value = int_value(text)
     if not 0 <= value <= MAX_PORT:
@@ -33,14 +41,7 @@ def port_value(text: str) -> int:
 
 def add_serve_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus serve`."""
-    p = add_command(
-        sub,
-        "serve",
-        "serve models on a web page and an OpenAI-style HTTP API (needs the 'web' extra)",
-        "saurus serve dinos.saurus",
-        "saurus serve dinos.saurus sonnets.saurus --port 8080",
-        "saurus serve dinos --host 0.0.0.0   # reachable from other machines",
-    )
+    p = add_command(sub, "serve", SERVE_USAGE)
     p.add_argument(
         "models",
         nargs="+",

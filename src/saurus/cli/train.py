@@ -31,6 +31,13 @@ from saurus.training.plan import Plan
 from saurus.training.session import Outputs, Session, train_to_files
 from saurus.training.world import launched_rank
 
+TRAIN_USAGE = """\
+train a model on a UTF-8 text file or a registered dataset
+saurus train dinos -o dinos.saurus --lowercase
+saurus train names.txt -o names.saurus --time-budget 60
+saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite
+"""
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     started = getattr(args, "started", None) or time.perf_counter()
@@ -188,14 +195,7 @@ def say_summary(session: Session, mode: str, unit: str | None, picture_note: str
 def add_train_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus train`."""
     datasets = ", ".join(DATASETS)
-    p = add_command(
-        sub,
-        "train",
-        "train a model on a UTF-8 text file or a registered dataset",
-        "saurus train dinos -o dinos.saurus --lowercase",
-        "saurus train names.txt -o names.saurus --time-budget 60",
-        "saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite",
-    )
+    p = add_command(sub, "train", TRAIN_USAGE)
     p.add_argument(
         "file",
         help=f"training data, a UTF-8 file: one example per line, or running text; or a dataset: {datasets}",

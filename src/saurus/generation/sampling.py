@@ -26,6 +26,7 @@ gives the same output again, streamed or not.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -119,35 +120,10 @@ def decode_rows(vocab: Vocab, ids: np.ndarray) -> list[str]:
 # --- names (lines models) ---
 
 
-def generate_lines(
-    model: SequenceModel,
-    n: int,
-    rng: np.random.Generator,
-    *,
-    temperature: float = 1.0,
-    prefix: str = "",
-    max_len: int = DEFAULT_MAX_LEN,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    greedy: bool = False,
-    novel: bool = False,
-    unique: bool = False,
-) -> list[str]:
-    """`n` names (fewer with `unique` or `novel`, see iter_lines), as one list."""
-    batches = iter_lines(
-        model,
-        n,
-        rng,
-        temperature=temperature,
-        prefix=prefix,
-        max_len=max_len,
-        top_k=top_k,
-        top_p=top_p,
-        greedy=greedy,
-        novel=novel,
-        unique=unique,
-    )
-    return [name for batch in batches for name in batch]
+def generate_lines(model: SequenceModel, n: int, rng: np.random.Generator, **options: Any) -> list[str]:
+    """`n` names (fewer with `unique` or `novel`), as one list; `options` are iter_lines's
+    (temperature, prefix, max_len, top_k, top_p, greedy, novel, unique)."""
+    return [name for batch in iter_lines(model, n, rng, **options) for name in batch]
 
 
 def iter_lines(
@@ -261,30 +237,10 @@ def novel_lines(
 # --- text (stream models) ---
 
 
-def generate_text(
-    model: SequenceModel,
-    length: int,
-    rng: np.random.Generator,
-    *,
-    temperature: float = 1.0,
-    prefix: str = "",
-    top_k: int = 0,
-    top_p: float = 1.0,
-    greedy: bool = False,
-) -> str:
-    """The prefix followed by `length` drawn characters, as one string."""
-    return "".join(
-        iter_text(
-            model,
-            length,
-            rng,
-            temperature=temperature,
-            prefix=prefix,
-            top_k=top_k,
-            top_p=top_p,
-            greedy=greedy,
-        )
-    )
+def generate_text(model: SequenceModel, length: int, rng: np.random.Generator, **options: Any) -> str:
+    """The prefix followed by `length` drawn characters, as one string; `options` are
+    iter_text's (temperature, prefix, top_k, top_p, greedy)."""
+    return "".join(iter_text(model, length, rng, **options))
 
 
 def iter_text(
@@ -323,23 +279,12 @@ def text_pieces(
 
 
 def generate_texts(
-    model: SequenceModel,
-    n: int,
-    length: int,
-    rng: np.random.Generator,
-    *,
-    temperature: float = 1.0,
-    prefix: str = "",
-    top_k: int = 0,
-    top_p: float = 1.0,
-    greedy: bool = False,
+    model: SequenceModel, n: int, length: int, rng: np.random.Generator, **options: Any
 ) -> list[str]:
     """`n` independent samples, each the prefix followed by `length` drawn characters
-    (all held in memory: stream one long text with iter_text instead)."""
-    groups = iter_texts(
-        model, n, length, rng, temperature=temperature, prefix=prefix, top_k=top_k, top_p=top_p, greedy=greedy
-    )
-    return [text for group in groups for text in group]
+    (all held in memory: stream one long text with iter_text instead); `options` are
+    iter_texts's (temperature, prefix, top_k, top_p, greedy)."""
+    return [text for group in iter_texts(model, n, length, rng, **options) for text in group]
 
 
 def iter_texts(

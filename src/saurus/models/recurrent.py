@@ -288,13 +288,7 @@ class CharModel(WeightsModel):
         return FusedLSTM(self) if self.cell == "lstm" else None
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {
-            **base_meta(self),
-            "cell": self.cell,
-            "hidden": self.hidden,
-            "layers": self.layers,
-            "dropout": self.dropout,
-        }
+        meta = {**base_meta(self), **{k: getattr(self, k) for k in ("cell", "hidden", "layers", "dropout")}}
         if self.cell == "gru":
             meta["convention"] = self.convention
         return meta, {**self.params, "seen_names": self.seen}

@@ -360,16 +360,8 @@ class TransformerModel(WeightsModel):
     # --- files ---
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {
-            **base_meta(self),
-            "d_model": self.d_model,
-            "layers": self.layers,
-            "heads": self.heads,
-            "context": self.context,
-            "dropout": self.dropout,
-            "tied": self.tied,
-            "positions": self.positions,
-        }
+        sizes = ("d_model", "layers", "heads", "context", "dropout", "tied", "positions")
+        meta = {**base_meta(self), **{k: getattr(self, k) for k in sizes}}
         return meta, {**self.params, "seen_names": self.seen}
 
     @classmethod

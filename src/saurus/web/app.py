@@ -14,7 +14,7 @@ wait for a thread).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,15 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
     gate = Gate(limits.parallel, limits.heavy, limits.queue, limits.wait_seconds)
     app.state.gate = gate
 
+    async def gated(work: int, answer: Callable[..., Any], req: Any, request: Request) -> Response:
+        """`answer(served, req, deadline)` run through the gate (its place in the queue is
+        `work` characters), rendered, within the time limit."""
+
+        def job(deadline: Deadline) -> Response:
+            return rendered(answer(served, req, deadline))
+
+        return await gate.run(work, job, limits.timeout, request.is_disconnected)
+
     @app.get("/v1/models", response_model=ModelList, tags=["models"])
     async def list_models() -> ModelList:
         """The models this server was started with (their ids are the files' stems)."""
@@ -233,22 +242,12 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
     @app.post("/v1/completions", response_model=CompletionResponse, responses=ERRORS, tags=["generation"])
     async def completions(req: CompletionRequest, request: Request) -> Response:
         """Continue a prompt: new names from a names model, text from a text model."""
-        work = completion_work(served, req)
-
-        def job(deadline: Deadline) -> Response:
-            return rendered(run_completion(served, req, deadline))
-
-        return await gate.run(work, job, limits.timeout, request.is_disconnected)
+        return await gated(completion_work(served, req), run_completion, req, request)
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, tags=["generation"])
     async def score(req: ScoreRequest, request: Request) -> Response:
         """How likely each text is: nats and bits per character, and perplexity."""
-        work = score_work(served, req)
-
-        def job(deadline: Deadline) -> Response:
-            return rendered(run_score(served, req, deadline))
-
-        return await gate.run(work, job, limits.timeout, request.is_disconnected)
+        return await gated(score_work(served, req), run_score, req, request)
 
 
 def create_app(served: Mapping[str, ServedModel], limits: Limits | None = None) -> FastAPI:

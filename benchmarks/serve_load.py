@@ -20,7 +20,7 @@ not 200, an invalid one not 4xx). The exit status is 1 when any of those three i
 requests at the work limit (default 3) run on a server with --timeout 5 --parallel 2: one
 big request runs at a time, so each ends with 503, code timeout (it ran 5 s) or
 server_busy (it waited 5 s for its turn), and the small ones keep the other worker.
-Figures are measured, never asserted (tests/test_web_load.py asserts a smaller run).
+Figures are measured, never asserted (tests/web/test_web_load.py asserts a smaller run).
 """
 
 from __future__ import annotations

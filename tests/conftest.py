@@ -38,3 +38,35 @@ def dinos_path(data_dir: Path) -> Path:
     if not path.is_file():
         pytest.fail(f"{path} is missing from the data folder")
     return path
+
+
+# --- tiers: markers by folder, and the long tier ---
+# The README's command runs everything but `slow` (addopts in pyproject.toml); .ci/run then
+# runs the long tier: `SAURUS_LONG_TESTS=1 SAURUS_FUZZ_SCALE=1 pytest -m "slow or fuzz"`.
+FOLDER_MARKERS = {"torch": "torch", "web": "web", "music": "music"}
+SLOW = {
+    # benchmark scripts end to end (--quick): they import and time whole runs
+    "test_benchmarks.py",
+    # torchrun: several processes, each importing torch
+    "test_torch_distributed.py",
+    # a text of 64 MB and one of 8 MB read in bounded memory
+    "test_large_input.py::test_a_large_file_trains_in_bounded_memory",
+    "test_large_input.py::test_invalid_utf8_deep_in_a_large_file",
+    # torch.compile pays a compile time up front
+    "test_torch_engine.py::test_compile_trains_the_same_model_as_eager",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        folder = path.parent.name
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
+        if path.name == "test_web_browser.py":
+            item.add_marker("browser")
+        if path.name.startswith("test_fuzz_"):
+            item.add_marker("fuzz")
+        name = item.nodeid.split("/")[-1].split("[")[0]
+        if path.name in SLOW or name in SLOW:
+            item.add_marker("slow")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-ONE_DATA_TEST = "tests/test_vocab_corpus.py::test_dinosaur_vocabulary_has_27_entries"
+ONE_DATA_TEST = "tests/data/test_vocab_corpus.py::test_dinosaur_vocabulary_has_27_entries"
 
 
 def run_one(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess[str]:

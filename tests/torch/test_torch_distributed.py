@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import NAMES
-from test_cli import saurus
+from helpers import NAMES, saurus
 
 pytest.importorskip("torch")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, saurus
+from helpers import assert_one_line_error, saurus
 
 import saurus as api
 from saurus.data.datasets import DATASETS, EMBEDDED_DIR, dataset_path

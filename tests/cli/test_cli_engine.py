@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import NAMES
-from test_cli import assert_one_line_error, saurus
+from helpers import NAMES, assert_one_line_error, saurus
 
 from saurus.files import models
 from saurus.models.recurrent import CharModel

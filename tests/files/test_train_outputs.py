@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import NAMES
-from test_cli import assert_one_line_error, saurus
+from helpers import NAMES, assert_one_line_error, saurus
 
 from saurus.atomic import atomic_write_bytes
 from saurus.files import models

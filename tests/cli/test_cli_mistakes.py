@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import NAMES, tiny_lines_model, tiny_stream_model
-from test_cli import assert_one_line_error, saurus
+from conftest import REPO
+from helpers import NAMES, assert_one_line_error, saurus, tiny_lines_model, tiny_stream_model
 
 from saurus.data.datasets import DATASETS
 from saurus.files import models
@@ -115,7 +115,7 @@ def test_help_explains_every_argument_and_ends_with_examples(command: str) -> No
 def test_help_names_the_log_truthfully() -> None:
     help_text = " ".join(saurus("train", "--help").stdout.split())
     assert "OUTPUT.log.jsonl, e.g. dinos.saurus.log.jsonl" in help_text
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     assert "`dinos.saurus` logs to `dinos.saurus.log.jsonl`" in " ".join(readme.split())
 
 

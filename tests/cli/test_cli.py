@@ -11,35 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import NAMES, tiny_lines_model
+from helpers import NAMES, assert_one_line_error, saurus, tiny_lines_model
 
 from saurus.cli.main import main
 from saurus.data.corpus import LinesCorpus
 from saurus.files import models
 from saurus.files.model_file import load_model_file
 from saurus.generation.scoring import evaluate
-
-
-def saurus(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m saurus ARGS` in a subprocess, as a user would."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "saurus", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from helpers import NAMES, tiny_lines_model
 
 import saurus.generation.sampling as sampling
@@ -227,7 +228,7 @@ def test_the_names_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyP
 
 def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
     """benchmarks/sampling.py --quick: a tiny dinosaur model, every row measured."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sampling.py"
+    script = REPO / "benchmarks" / "sampling.py"
     result = subprocess.run(
         [sys.executable, str(script), "--quick", "--work", str(tmp_path)],
         capture_output=True,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_engine_gradcheck import setup
+from helpers import gradcheck_setup as setup
 
 from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError, OptionError

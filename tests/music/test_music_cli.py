@@ -10,7 +10,7 @@ import pytest
 
 symusic = pytest.importorskip("symusic")
 pytest.importorskip("miditok")
-from test_cli import assert_one_line_error, saurus  # noqa: E402
+from helpers import assert_one_line_error, saurus  # noqa: E402
 
 from saurus.data.corpus import StreamCorpus  # noqa: E402
 from saurus.generation.sampling import Decoding  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("music21")
-from test_cli import assert_one_line_error, saurus
+from helpers import assert_one_line_error, saurus
 
 from saurus.classics.jazz import (
     M_WINDOWS,

@@ -1,6 +1,6 @@
 """Crashes and a full disk: what `saurus train` leaves on disk stays whole and resumable.
 
-SIGKILL at random moments (a fixed seed; 20 kills, SAURUS_LONG_TESTS=1 for 100): after
+SIGKILL at random moments (a fixed seed; 5 kills, SAURUS_LONG_TESTS=1 for 100): after
 every kill the model file and the training state load, the state never goes back, the
 lock left behind is taken over by the next run, and the chain of resumed runs ends where
 a straight run does, bit for bit. A full disk during a save (a failing write or fsync, and
@@ -34,7 +34,7 @@ from saurus.training.loop import train_text
 from saurus.training.resume import state_path_for
 
 LONG = os.environ.get("SAURUS_LONG_TESTS") == "1"
-KILLS = 100 if LONG else 20
+KILLS = 100 if LONG else 5
 KILL_SEED = 20240601
 RUN = (
     "--engine",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from helpers import tiny_lines_model
 
 import saurus
@@ -46,7 +47,7 @@ def names_model(tmp_path_factory: pytest.TempPathFactory, dinos_path: Path) -> P
 
 
 def child_env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(REPO / "src")
     return {
         **os.environ,
         "PYTHONPATH": src,

@@ -6,37 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import gradcheck_setup as setup
 
-from saurus.data.vocab import Vocab
 from saurus.gradcheck import numerical_gradient, relative_error
-from saurus.models.recurrent import CharModel
 
 TOL = 1e-7
-
-
-def setup(cell: str, layers: int, seed: int, dropout: float = 0.0, convention: str = "cho"):
-    rng = np.random.default_rng(seed)
-    V, H, T, B = 5, 4, 5, 3
-    model = CharModel.create(
-        Vocab(tuple("\nabcd")),
-        "lines",
-        cell=cell,
-        hidden=H,
-        layers=layers,
-        dropout=dropout,
-        seed=seed,
-        dtype="float64",
-        convention=convention,
-    )
-    for w in model.params.values():  # larger than the init, so every nonlinearity bends
-        w += rng.normal(scale=0.5, size=w.shape)
-    ids = rng.integers(0, V, size=(T, B))
-    targets = rng.integers(0, V, size=(T, B))
-    lengths = np.array([T, 2, 4])
-    mask = (np.arange(T)[:, None] < lengths[None, :]).astype(np.float64)
-    state = [tuple(rng.normal(size=(B, H)) for _ in s) for s in model.zero_state(B)]
-    readout = [tuple(rng.normal(size=(B, H)) for _ in s) for s in state]
-    return model, ids, targets, mask, state, readout
 
 
 def total_loss(model, ids, targets, mask, state, readout, dropout_seed):

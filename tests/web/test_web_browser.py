@@ -2,7 +2,7 @@
 a real `saurus serve` in a subprocess. Skipped without chromium or playwright, except
 under CI=true, where that fails.
 
-    SAURUS_SCREENSHOT=docs/web-page.png pytest tests/test_web_browser.py   # the README's picture
+    SAURUS_SCREENSHOT=docs/web-page.png pytest tests/web/test_web_browser.py   # the README's picture
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO
 
 import saurus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO
 CHROMIUM = "/usr/bin/chromium"
 
 

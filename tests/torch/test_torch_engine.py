@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import NAMES
-from test_cli import assert_one_line_error, saurus
+from helpers import NAMES, assert_one_line_error, saurus
 
 torch = pytest.importorskip("torch")
 

@@ -3,8 +3,8 @@
 in a subprocess, small requests beside requests at the work limit, the time limit, the
 gate that bounds concurrent generations, and the body limits.
 
-    pytest tests/test_web_load.py                                   # 1,000 requests at 32, < 60 s
-    SAURUS_LOAD_REQUESTS=5000 SAURUS_LOAD_CONCURRENCY=64 pytest tests/test_web_load.py -s
+    pytest tests/web/test_web_load.py                                   # 1,000 requests at 32, < 60 s
+    SAURUS_LOAD_REQUESTS=5000 SAURUS_LOAD_CONCURRENCY=64 pytest tests/web/test_web_load.py -s
 
 The pretrained models (dinos, shakespeare) are served: no training, no corpus needed.
 """
@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -30,6 +29,7 @@ from helpers import require
 require("fastapi")
 require("httpx")
 
+from conftest import REPO  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 import saurus  # noqa: E402
@@ -46,7 +46,7 @@ from saurus.web.problems import ApiError  # noqa: E402
 from saurus.web.schemas import CompletionRequest, ScoreRequest  # noqa: E402
 from saurus.web.served import load_served  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO
 REQUESTS = int(os.environ.get("SAURUS_LOAD_REQUESTS", "1000"))
 CONCURRENCY = int(os.environ.get("SAURUS_LOAD_CONCURRENCY", "32"))
 TIME_LIMIT = 3  # seconds, for the server that runs requests at the work limit

@@ -42,7 +42,8 @@ def dinos_path(data_dir: Path) -> Path:
 
 # --- tiers: markers by folder, and the long tier ---
 # The README's command runs everything but `slow` (addopts in pyproject.toml); .ci/run then
-# runs the long tier: `SAURUS_LONG_TESTS=1 SAURUS_FUZZ_SCALE=1 pytest -m "slow or fuzz"`.
+# runs the long tier: `SAURUS_LONG_TESTS=1 SAURUS_FUZZ_SCALE=1 pytest -m "slow or scaled"`: the
+# slow tests, and the scaled ones (fuzzing, the kills) at their full size.
 FOLDER_MARKERS = {"torch": "torch", "web": "web", "music": "music"}
 SLOW = {
     # benchmark scripts end to end (--quick): they import and time whole runs
@@ -55,6 +56,7 @@ SLOW = {
     # torch.compile pays a compile time up front
     "test_torch_engine.py::test_compile_trains_the_same_model_as_eager",
 }
+SCALED = {"test_kill.py::test_sigkill_at_random_moments_leaves_a_model_that_loads_and_a_run_that_resumes"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -67,6 +69,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("browser")
         if path.name.startswith("test_fuzz_"):
             item.add_marker("fuzz")
+            item.add_marker("scaled")
         name = item.nodeid.split("/")[-1].split("[")[0]
         if path.name in SLOW or name in SLOW:
             item.add_marker("slow")
+        if name in SCALED:
+            item.add_marker("scaled")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from saurus import reference as ref
-from saurus.gradcheck import numerical_gradient, relative_error
 from saurus.reference.activations import softmax
+from saurus.reference.gradcheck import numerical_gradient, relative_error
 
 TOL = 1e-7
 N_X, N_A, N_Y, M, T = 3, 4, 5, 3, 4  # the cell tests' shapes

@@ -20,7 +20,7 @@ def test_readme_starts_with_the_commands_ci_runs() -> None:
     test extras and runs the tests. CI runs both, in that order."""
     first, second = code_blocks("bash")[0].strip().splitlines()
     assert "pip install -e . " in first and first.endswith("saurus sample -n 10")
-    assert "[dev," in second and second.endswith("-m pytest")
+    assert "[dev," in second and second.endswith("-m pytest -n auto")
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert first in ci and second in ci
     assert ci.index(first) < ci.index(second)

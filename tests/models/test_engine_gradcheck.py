@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import gradcheck_setup as setup
 
-from saurus.gradcheck import numerical_gradient, relative_error
+from saurus.reference.gradcheck import numerical_gradient, relative_error
 
 TOL = 1e-7
 

@@ -20,9 +20,9 @@ from helpers import gradcheck_setup as setup
 
 from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError, OptionError
-from saurus.gradcheck import numerical_gradient, relative_error
 from saurus.models.cells import CELLS, TorchGRUCell, cell_for
 from saurus.models.recurrent import CharModel, param_shapes
+from saurus.reference.gradcheck import numerical_gradient, relative_error
 
 TOL = 1e-7
 VOCAB = Vocab(tuple("\nabcdefg"))

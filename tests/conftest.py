@@ -7,6 +7,7 @@ where a missing corpus fails the run.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,12 @@ import pytest
 from saurus.data.datasets import DATA_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A shell that starts a job in the background (`cmd &` without job control) starts it with
+# SIGINT ignored, and children inherit that: the tests that press Ctrl-C on a child would
+# wait for nothing. Handled here, the signal reaches every child as the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def find_data_dir() -> Path:

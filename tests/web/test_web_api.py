@@ -227,7 +227,8 @@ BAD_COMPLETIONS: list[dict[str, Any]] = [
     {"model": "dinos", "logprobs": "yes"},
     {"model": "dinos", "novel": "yes"},
     {"model": "sonnets", "novel": True},
-    {"model": "dinos", "stream": True},
+    {"model": "dinos", "stream": True, "logprobs": 1},
+    {"model": "dinos", "stream_options": {"include_usage": True}},
     {"model": "dinos", "echo": True},
     {"model": "dinos", "path": "/etc/passwd"},
 ]

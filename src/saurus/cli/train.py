@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from saurus.cli.args import (
     EXIT_INTERRUPTED,
@@ -114,17 +115,16 @@ def train_and_save(
     protect: tuple[Path, ...],
     *,
     started: float,
-    val_text: str | None = None,
-    file_meta: dict[str, object] | None = None,
     unit: str | None = None,
+    **data: Any,
 ) -> int:
     """Train on `text` with the train options in `args`, write the model and its log
-    (training.session), and say what happened; `unit` names what the data counts
-    (default: names or characters)."""
+    (training.session, which takes `data`: val_text, file_meta), and say what happened;
+    `unit` names what the data counts (default: names or characters)."""
     config = checked_config(args, mode)
     found_mode = getattr(args, "found_mode", None)
     if getattr(args, "plan", False):
-        plan = make_plan(text, config, started, val_text=val_text)
+        plan = make_plan(text, config, started, val_text=data.get("val_text"))
         print("\n".join([*([found_mode] if found_mode else []), *plan.lines()]))
         return 0
     outputs = outputs_of(args)
@@ -140,8 +140,7 @@ def train_and_save(
         outputs,
         protect,
         started=started,
-        val_text=val_text,
-        file_meta=file_meta,
+        **data,
         on_plan=None if args.quiet else functools.partial(show_plan, found_mode=found_mode),
         on_progress=display.show,
         on_end=display.close,

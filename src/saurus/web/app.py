@@ -14,14 +14,14 @@ wait for a thread).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
@@ -37,7 +37,7 @@ from saurus.web.completions import (
     run_score,
     score_work,
 )
-from saurus.web.limits import MAX_BODY_BYTES, Deadline, Gate, Limits
+from saurus.web.limits import HEAVY_WORK, MAX_BODY_BYTES, Deadline, Gate, Limits
 from saurus.web.problems import ApiError, error_body
 from saurus.web.schemas import (
     CompletionRequest,
@@ -49,6 +49,7 @@ from saurus.web.schemas import (
     ScoreResponse,
 )
 from saurus.web.served import ServedModel
+from saurus.web.streaming import check_prompts, completion_events
 
 STATIC = Path(__file__).resolve().parent / "static"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,14 +66,10 @@ DESCRIPTION = (
 )
 
 
-def error_response(
-    status: int,
-    message: str,
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+def error_response(err: ApiError) -> JSONResponse:
+    """`err` as OpenAI's error reply: its status, its body, its headers."""
+    body = error_body(err.status, err.message, err.param, err.code)
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
 
 
 def field_of(err: dict[str, Any]) -> str | None:
@@ -108,28 +105,28 @@ def validation_message(errors: list[dict[str, Any]], content_type: str) -> tuple
 async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     content_type = request.headers.get("content-type", "").lower()
     message, param = validation_message(list(exc.errors()), content_type)
-    return error_response(400, message, param)
+    return error_response(ApiError(400, message, param=param))
 
 
 async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.message, exc.param, exc.code, exc.headers)
+    return error_response(exc)
 
 
 async def on_saurus_error(_: Request, exc: SaurusError) -> JSONResponse:
-    return error_response(400, str(exc))
+    return error_response(ApiError(400, str(exc)))
 
 
 async def on_http_error(_: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail))
+    return error_response(ApiError(exc.status_code, str(exc.detail)))
 
 
 async def on_memory_error(_: Request, exc: MemoryError) -> JSONResponse:
-    return error_response(400, "the request needs more memory than this server has; ask for less")
+    return error_response(ApiError(400, "the request needs more memory than this server has; ask for less"))
 
 
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     """A fault of the server's own (a bug): still one line in OpenAI's shape, no traceback."""
-    return error_response(500, f"the server failed on this request ({type(exc).__name__})")
+    return error_response(ApiError(500, f"the server failed on this request ({type(exc).__name__})"))
 
 
 Scope = dict[str, Any]
@@ -196,7 +193,7 @@ class BodyLimit:
 
     @staticmethod
     async def refuse(send: Any, status: int, message: str) -> None:
-        reply = error_response(status, message, headers={"Connection": "close"})
+        reply = error_response(ApiError(status, message, headers={"Connection": "close"}))
         await send({"type": "http.response.start", "status": status, "headers": reply.raw_headers})
         await send({"type": "http.response.body", "body": reply.body})
 
@@ -229,6 +226,24 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
 
         return await gate.run(work, job, limits.timeout, request.is_disconnected)
 
+    async def streamed(work: int, events_for: Callable[[Deadline], Iterator[str]]) -> StreamingResponse:
+        """The events `events_for(deadline)` makes, sent as they come (server-sent events),
+        drawn on a worker thread that the gate holds until the stream ends."""
+        heavy = work > HEAVY_WORK
+        await gate.enter(heavy)
+        events = events_for(Deadline(limits.timeout))
+
+        async def body() -> AsyncIterator[str]:
+            try:
+                while (chunk := await anyio.to_thread.run_sync(next, events, None)) is not None:
+                    yield chunk
+            finally:
+                gate.leave(heavy)
+
+        return StreamingResponse(
+            body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
     @app.get("/v1/models", response_model=ModelList, tags=["models"])
     async def list_models() -> ModelList:
         """The models this server was started with (their ids are the files' stems)."""
@@ -242,7 +257,11 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
     @app.post("/v1/completions", response_model=CompletionResponse, responses=ERRORS, tags=["generation"])
     async def completions(req: CompletionRequest, request: Request) -> Response:
         """Continue a prompt: new names from a names model, text from a text model."""
-        return await gated(completion_work(served, req), run_completion, req, request)
+        work = completion_work(served, req)
+        if req.stream:
+            check_prompts(served, req)
+            return await streamed(work, lambda deadline: completion_events(served, req, deadline))
+        return await gated(work, run_completion, req, request)
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, tags=["generation"])
     async def score(req: ScoreRequest, request: Request) -> Response:

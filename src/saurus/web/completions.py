@@ -102,8 +102,10 @@ def token_budget(req: CompletionRequest, mode: str, prompts: list[str]) -> int:
 
 
 def check_options(req: CompletionRequest, mode: str) -> None:
-    if req.stream:
-        raise invalid("streaming is not supported; leave stream false", "stream")
+    if req.stream_options is not None and not req.stream:
+        raise invalid("stream_options applies to streamed completions; set stream true", "stream_options")
+    if req.stream and req.logprobs not in (None, False):
+        raise invalid("logprobs are not streamed; ask for them without stream", "logprobs")
     if req.novel and mode != "lines":
         raise invalid("novel applies to names models; this one writes running text", "novel")
 

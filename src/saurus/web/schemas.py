@@ -32,6 +32,10 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class StreamOptions(Request):
+    include_usage: bool = Field(False, description="a last chunk with the usage and no choices")
+
+
 class CompletionRequest(Request):
     model: str = Field(description="a model id from GET /v1/models")
     prompt: str | Strings = Field("", description="the text to continue, or a list of them")
@@ -53,7 +57,8 @@ class CompletionRequest(Request):
     )
     top_k: int = Field(0, ge=0, le=MAX_TOP_K, description="saurus: draw from the k likeliest (0: all)")
     novel: bool = Field(False, description="saurus, names models: only names not in the training data")
-    stream: bool = Field(False, description="not supported: must be false")
+    stream: bool = Field(False, description="send the text as it is drawn, as server-sent events")
+    stream_options: StreamOptions | None = Field(None, description="with stream: include_usage")
     user: str | None = Field(None, description="accepted and ignored")
 
 

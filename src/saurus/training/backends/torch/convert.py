@@ -100,34 +100,15 @@ def to_numpy(
     cast = np.float32 if dtype == "float32" else np.float64
     if isinstance(module, RecurrentLM):
         params = {k: v.astype(cast) for k, v in recurrent_params(module).items()}
-        convention = {"convention": "torch"} if module.cell == "gru" else {}
-        return CharModel(
-            params,
-            vocab,
-            mode,  # type: ignore[arg-type]
-            lowercase,
-            module.cell,
-            module.hidden,
-            module.layers,
-            module.dropout_p,
-            **convention,  # type: ignore[arg-type]
-        )
+        sizes = {"cell": module.cell, "hidden": module.hidden, "layers": module.layers}
+        if module.cell == "gru":
+            sizes["convention"] = "torch"
+        return CharModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **sizes)  # type: ignore[arg-type]
 
     assert isinstance(module, TransformerLM)
     params = {k: v.astype(cast) for k, v in transformer_params(module).items()}
-    return TransformerModel(
-        params,
-        vocab,
-        mode,  # type: ignore[arg-type]
-        lowercase,
-        module.d_model,
-        module.layers,
-        module.heads,
-        module.context,
-        module.dropout_p,
-        module.tied,
-        positions=module.positions,
-    )
+    shape = {k: getattr(module, k) for k in ("d_model", "layers", "heads", "context", "tied", "positions")}
+    return TransformerModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **shape)  # type: ignore[arg-type]
 
 
 def recurrent_from_numpy(model: CharModel) -> RecurrentLM:

@@ -5,10 +5,12 @@ imported when the command runs."""
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 
 from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
+from saurus.web.access import is_loopback
 from saurus.web.limits import (
     DEFAULT_TIMEOUT,
     KEEP_ALIVE,
@@ -20,6 +22,7 @@ from saurus.web.limits import (
 )
 from saurus.web.served import load_served
 
+API_KEY_ENV = "SAURUS_API_KEY"
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 
@@ -28,7 +31,7 @@ SERVE_USAGE = """\
 serve models on a web page and an OpenAI-style HTTP API (needs the 'web' extra)
 saurus serve dinos.saurus
 saurus serve dinos.saurus sonnets.saurus --port 8080
-saurus serve dinos --host 0.0.0.0   # reachable from other machines
+saurus serve dinos --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"   # other machines, with a key
 """
 
 
@@ -68,6 +71,20 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="requests that generate at once, at most half of them big; the rest wait their turn "
         "(default: the cores, from 2 to 8)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        metavar="KEY",
+        help=f"every /v1 request must send Authorization: Bearer KEY (default: ${API_KEY_ENV}); "
+        "needed to listen beyond this machine",
+    )
+    p.add_argument(
+        "--cors",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://example.org) call the API; repeat for more (default: none)",
     )
     p.set_defaults(run=cmd_serve)
 
@@ -122,11 +139,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from saurus.web.app import create_app
 
+    if not args.api_key and not is_loopback(args.host):
+        raise OptionError(
+            f"--host {args.host} listens beyond this machine; give --api-key KEY (or set "
+            f"{API_KEY_ENV}) so that only those with the key can use the API"
+        )
     served = load_served(args.models)
     limits = Limits(timeout=args.timeout, parallel=args.parallel or default_parallel())
     sock = listen(args.host, args.port)
     config = uvicorn.Config(
-        create_app(served, limits),
+        create_app(served, limits, api_key=args.api_key, cors=tuple(args.cors)),
         log_level="warning",
         limit_concurrency=MAX_CONNECTIONS,
         timeout_keep_alive=KEEP_ALIVE,

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from saurus import __version__
 from saurus.errors import SaurusError
+from saurus.web.access import ApiKey
 from saurus.web.completions import (
     completion_work,
     find_model,
@@ -269,14 +271,36 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
         return await gated(score_work(served, req), run_score, req, request)
 
 
-def create_app(served: Mapping[str, ServedModel], limits: Limits | None = None) -> FastAPI:
+def create_app(
+    served: Mapping[str, ServedModel],
+    limits: Limits | None = None,
+    *,
+    api_key: str | None = None,
+    cors: tuple[str, ...] = (),
+) -> FastAPI:
     """The web page and API serving `served` (and nothing else), within `limits` (the
-    defaults of saurus.web.limits.Limits when None)."""
+    defaults of saurus.web.limits.Limits when None). With `api_key`, every /v1 route needs
+    it (saurus.web.access); `cors` names the origins whose pages may call the API (none by
+    default)."""
     limits = Limits() if limits is None else limits
     app = FastAPI(title="saurus", version=__version__, description=DESCRIPTION)
     add_error_handlers(app)
     add_api_routes(app, dict(served), limits)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, seconds=limits.body_timeout)
+    if api_key:
+        app.add_middleware(ApiKey, key=api_key)
+    if cors:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    @app.get("/health", tags=["server"])
+    async def health() -> dict[str, Any]:
+        """Whether the server is up, and how many models it serves (no key needed)."""
+        return {"status": "ok", "models": len(served), "key_required": bool(api_key)}
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

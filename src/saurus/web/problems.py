@@ -25,7 +25,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-ERROR_TYPES = {404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error"}
+ERROR_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+}
 
 
 def error_body(

@@ -4,14 +4,21 @@
 const $ = (id) => document.getElementById(id);
 let models = {};
 
-async function api(path, body) {
-  const init = body === undefined ? {} : {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  };
+// A server that needs an API key answers 401: the page asks for it once (kept for the tab).
+async function api(path, body, asked = false) {
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  const key = sessionStorage.getItem("saurus-api-key");
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const init = body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) };
   const res = await fetch(path, init);
   const data = await res.json().catch(() => ({}));
+  if (res.status === 401 && !asked) {
+    const given = window.prompt("This server needs its API key:");
+    if (given) {
+      sessionStorage.setItem("saurus-api-key", given.trim());
+      return api(path, body, true);
+    }
+  }
   if (!res.ok) throw new Error(data.error ? data.error.message : `${res.status} ${res.statusText}`);
   return data;
 }

@@ -92,3 +92,12 @@ def test_loopback_is_this_machine_only(host: str, loopback: bool) -> None:
 def test_serving_beyond_this_machine_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAURUS_API_KEY", raising=False)
     assert_one_line_error(saurus("serve", "dinos", "--host", "0.0.0.0", "--port", "0"), "--api-key")
+
+
+def test_docs_work_offline(served: dict[str, Any]) -> None:
+    client = TestClient(create_app(served))
+    page = client.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert client.get("/openapi.json").json()["info"]["title"] == "saurus"

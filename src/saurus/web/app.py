@@ -22,10 +22,12 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from saurus import __version__
 from saurus.errors import SaurusError
@@ -271,6 +273,22 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
         return await gated(score_work(served, req), run_score, req, request)
 
 
+def add_offline_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from the swagger-ui-bundle package (the web extra), so that it
+    works without the network."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="saurus API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app(
     served: Mapping[str, ServedModel],
     limits: Limits | None = None,
@@ -283,8 +301,9 @@ def create_app(
     it (saurus.web.access); `cors` names the origins whose pages may call the API (none by
     default)."""
     limits = Limits() if limits is None else limits
-    app = FastAPI(title="saurus", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="saurus", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     add_error_handlers(app)
+    add_offline_docs(app)
     add_api_routes(app, dict(served), limits)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, seconds=limits.body_timeout)
     if api_key:

@@ -145,7 +145,7 @@ INVALID_COMPLETIONS: list[dict[str, Any]] = [
     {"model": NAMES_MODEL, "prompt": "T-Rex!"},
     {"model": NAMES_MODEL, "prompt": "tyr", "max_tokens": 10_000},
     {"model": NAMES_MODEL, "echo": True},
-    {"model": NAMES_MODEL, "stream": True},
+    {"model": NAMES_MODEL, "stream": True, "logprobs": 1},
     {"model": TEXT_MODEL, "n": 1000, "max_tokens": 10_000},  # work above the limit
     {"model": TEXT_MODEL, "prompt": ["x" * 5000] * 100, "n": 10, "max_tokens": 1},
     {"model": TEXT_MODEL, "novel": True},

@@ -144,6 +144,12 @@ def main() -> int:
         "--grid", default="", help="corpora for the 60 s grid search, e.g. names,tinyshakespeare"
     )
     parser.add_argument("--grid-budget", type=float, default=60.0)
+    parser.add_argument(
+        "--points",
+        type=grid_points,
+        default=GRID,
+        help="grid points hidden:layers:dropout:lr,... (default: the 12-point grid)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads for every contender (default: 2)")
     parser.add_argument("--no-yardstick", action="store_true", help="saurus only")
     parser.add_argument(
@@ -183,14 +189,29 @@ def main() -> int:
                 flush=True,
             )
         for corpus in [c for c in args.grid.split(",") if c]:
-            grid_search(corpus, args.grid_budget, data, folder, env, args.threads)
+            grid_search(corpus, args.grid_budget, data, folder, env, args.threads, args.points)
     return 0
 
 
+def grid_points(text: str) -> list[tuple[int, int, float, float]]:
+    """'256:1:0:0.005,512:1:0.3:0.002' as grid points."""
+    points = []
+    for item in text.split(","):
+        hidden, layers, dropout, lr = item.split(":")
+        points.append((int(hidden), int(layers), float(dropout), float(lr)))
+    return points
+
+
 def grid_search(
-    corpus: str, budget: float, data: Path, folder: Path, env: dict[str, str], threads: int
+    corpus: str,
+    budget: float,
+    data: Path,
+    folder: Path,
+    env: dict[str, str],
+    threads: int,
+    points: list[tuple[int, int, float, float]] = GRID,
 ) -> None:
-    """Every GRID point at `budget` beside the planner; prints a table and the gap."""
+    """Every grid point at `budget` beside the planner; prints a table and the gap."""
     path = corpus_file(corpus, data)
     if path is None:
         print(f"grid {corpus}: not here, skipped")
@@ -200,7 +221,7 @@ def grid_search(
     print("| hidden | layers | dropout | lr | val nats/char |")
     print("|---|---|---|---|---|")
     best = float("inf")
-    for hidden, layers, dropout, lr in GRID:
+    for hidden, layers, dropout, lr in points:
         options = [
             "--hidden",
             str(hidden),

@@ -51,7 +51,7 @@ from saurus.models.cells import CELLS
 from saurus.training.config import TrainConfig
 
 DEFAULT_BUDGET = 180.0  # seconds, when no limit is given: three minutes
-R_CHARS_PER_PARAM = 3.0
+R_CHARS_PER_PARAM = 4.0
 Q_PARAMS_PER_CHAR = 10.0
 EVALS = 12
 EVAL_SHARE = 0.08
@@ -67,6 +67,7 @@ TRANSFORMER_LAYERS = 3
 TORCH_EMBED = 64  # the torch recurrent model's embedding width (modules.RecurrentLM)
 STREAM_SEQ, STREAM_BATCH = 64, 32
 SMALL_LIST = 5_000
+REGULARISE_FROM = 3.0  # passes: fewer need neither dropout nor weight decay
 MAX_PASSES = 20  # dinos at 10 s: the best weights come at about 13 passes, later ones overfit
 SHORT_OF_TIME = 0.3  # under this share of the budget left to train, the plan says so
 
@@ -235,8 +236,10 @@ def params_of(cfg: TrainConfig, hidden: int, vocab: int) -> float:
 
 
 def dropout_for(passes: float) -> float:
-    """0.1 log2(E) within [0, 0.5]."""
-    return 0.0 if passes <= 1 else round(min(0.5, 0.1 * math.log2(passes)), 2)
+    """0.15 log2(E / 3) within [0, 0.5]: none up to three passes."""
+    if passes <= REGULARISE_FROM:
+        return 0.0
+    return round(min(0.5, 0.15 * math.log2(passes / REGULARISE_FROM)), 2)
 
 
 def lr_for(cfg: TrainConfig, hidden: int) -> float:
@@ -355,7 +358,7 @@ def plan_run(
         "hidden": hidden,
         "layers": layers,
         "dropout": dropout_for(passes),
-        "weight_decay": 0.0 if passes < 2 or own_decay else 0.01,
+        "weight_decay": 0.0 if passes <= REGULARISE_FROM or own_decay else 0.01,
         "lr": lr_for(base, hidden),
         "batch_size": batch,
         "warmup": 0.02,

@@ -31,11 +31,8 @@ from saurus.files.outputs import MIDI, WAV, check_output
 from saurus.generation.sampling import Decoding
 from saurus.music.pieces import METHENY, MUSIC_SOURCES, load_pieces, read_prime
 from saurus.music.tokens import (
-    bars_in,
-    clip_to_bars,
     decode_tokens,
     encode_score,
-    midi_bytes,
     notes_of,
     read_score,
     tokens_to_score,
@@ -114,7 +111,13 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     add_decoding(p)
     p.add_argument("--prime", type=Path, metavar="FILE.mid", help="an opening to continue")
     p.add_argument("--tempo", type=tempo_value, help="tempo in BPM (default: the model's music)")
-    p.add_argument("--wav", type=Path, metavar="OUT.wav", help="also render a preview (sine tones)")
+    p.add_argument(
+        "--wav",
+        type=Path,
+        metavar="OUT.wav",
+        help="also render a preview: with FluidSynth and a General MIDI soundfont where installed, "
+        "else sine tones",
+    )
     p.set_defaults(run=cmd_sample, prefix="")
 
     p = add_command(verbs, "eval", EVAL_USAGE)
@@ -147,7 +150,10 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
 
 
 def tempo_value(text: str) -> float:
-    return float_value(text, lambda v: 20 <= v <= 400, "between 20 and 400 BPM")
+    from saurus.music.sample import MAX_TEMPO, MIN_TEMPO
+
+    between = f"between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM"
+    return float_value(text, lambda v: MIN_TEMPO <= v <= MAX_TEMPO, between)
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
@@ -197,8 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
 
-    from saurus.music.render import write_wav
-    from saurus.music.sample import improvise, load_music_model
+    from saurus.music.render import sine_note, write_wav
+    from saurus.music.sample import improvise_piece, load_music_model, split_known
 
     music = load_music_model(args.model)
     protect = tuple(p for p in (args.model, args.prime) if p is not None)
@@ -206,24 +212,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.wav is not None:
         check_output(args.wav, WAV, protect=(*protect, args.output), overwrite=args.overwrite)
     prime = read_prime(args.prime) if args.prime is not None else []
-    known = set(music.table.tokens)
-    unknown = [t for t in prime if t not in known]
+    prime, unknown = split_known(music, prime)
     if unknown:
-        prime = [t for t in prime if t in known]
         say(f"left out {len(unknown)} tokens of the opening the model never saw (e.g. {unknown[0]!r})")
     bars = SAMPLE_BARS if args.length is None and args.bars is None else args.bars
-    tokens = improvise(
-        music, np.random.default_rng(args.seed), decoding_of(args), length=args.length, bars=bars, prime=prime
-    )
-    score = tokens_to_score(tokens, args.tempo)
-    if bars is not None:  # a model may misplace bar lines: the file holds exactly what was asked
-        opening = bars_in(tokens_to_score(prime)) if prime else 0
-        score = clip_to_bars(score, opening + bars)
-    notes = write_score(score, args.output)
+    how = decoding_of(args)
+    rng = np.random.default_rng(args.seed)
+    piece = improvise_piece(music, rng, how, length=args.length, bars=bars, prime=prime, tempo=args.tempo)
+    notes = write_score(piece.score, args.output)
+    say(f"drew {piece.drawn} tokens ({notes} notes in all); wrote {args.output}")
     if args.wav is not None:
-        write_wav(midi_bytes(score), args.wav)
-    drawn = len(tokens) - len(prime)
-    say(f"drew {drawn} tokens ({notes} notes in all); wrote {args.output}")
+        seconds, renderer = write_wav(piece.midi(), args.wav)
+        how_made = "FluidSynth" if renderer == "fluidsynth" else sine_note()
+        say(f"wrote {args.wav} ({seconds:.1f} s, {how_made})")
     if notes == 0:
         say("warning: no notes came out; train longer or raise --temperature")
     return 0

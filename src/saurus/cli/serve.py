@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from pathlib import Path
 
 from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
+from saurus.jobs.service import MAX_JOB_BUDGET, MAX_QUEUED, JobLimits, Jobs, default_data_dir
+from saurus.jobs.uploads import MAX_DISK_BYTES, MAX_UPLOAD_BYTES, MiB, UploadLimits
 from saurus.web.access import is_loopback
 from saurus.web.limits import (
     DEFAULT_TIMEOUT,
@@ -25,13 +28,15 @@ from saurus.web.served import load_served
 API_KEY_ENV = "SAURUS_API_KEY"
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
+MAX_JOB_SLOTS = 64
 
 
 SERVE_USAGE = """\
-serve models on a web page and an OpenAI-style HTTP API (needs the 'web' extra)
-saurus serve dinos.saurus
+the studio: train, watch and sample on a web page, and an OpenAI-style HTTP API (needs the 'web' extra)
+saurus serve                                  # the studio: train from the page
 saurus serve dinos.saurus sonnets.saurus --port 8080
-saurus serve dinos --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"   # other machines, with a key
+saurus serve dinos --no-training              # sampling only
+saurus serve --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"   # other machines, with a key
 """
 
 
@@ -47,10 +52,10 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "serve", SERVE_USAGE)
     p.add_argument(
         "models",
-        nargs="+",
+        nargs="*",
         metavar="MODEL",
         help="model files (or pretrained names such as dinos); the API knows each by its file "
-        "name without the suffix (dinos.saurus: dinos)",
+        "name without the suffix (dinos.saurus: dinos). None: only the models trained here",
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"
@@ -86,7 +91,95 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
         metavar="ORIGIN",
         help="let pages from ORIGIN (e.g. https://example.org) call the API; repeat for more (default: none)",
     )
+    add_training_options(p)
     p.set_defaults(run=cmd_serve)
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """The options of the jobs that the page and /v1/jobs train."""
+    g = p.add_argument_group("training from the page and /v1/jobs")
+    g.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"where the jobs, their uploads and models live (default: {default_data_dir()})",
+    )
+    g.add_argument("--no-training", action="store_true", help="serve the models only: no jobs, no uploads")
+    g.add_argument(
+        "--jobs", type=jobs_value, default=1, metavar="N", help="jobs that train at once (default: 1)"
+    )
+    g.add_argument(
+        "--resume-jobs",
+        action="store_true",
+        help="resume the jobs a stopped or killed server left interrupted (default: list them so)",
+    )
+    g.add_argument(
+        "--max-upload-mb",
+        type=mib_value,
+        default=MAX_UPLOAD_BYTES // MiB,
+        metavar="MB",
+        help=f"the largest upload (default: {MAX_UPLOAD_BYTES // MiB})",
+    )
+    g.add_argument(
+        "--max-budget",
+        type=budget_value,
+        default=MAX_JOB_BUDGET,
+        metavar="SECONDS",
+        help=f"the longest time budget a job may ask for (default: {MAX_JOB_BUDGET:g})",
+    )
+    g.add_argument(
+        "--max-queued",
+        type=queued_value,
+        default=MAX_QUEUED,
+        metavar="N",
+        help=f"jobs that may wait for their turn (default: {MAX_QUEUED})",
+    )
+    g.add_argument(
+        "--max-disk-mb",
+        type=mib_value,
+        default=MAX_DISK_BYTES // MiB,
+        metavar="MB",
+        help=f"the most the data folder's uploads and models may hold (default: {MAX_DISK_BYTES // MiB})",
+    )
+
+
+def jobs_value(text: str) -> int:
+    value = int_value(text)
+    if not 1 <= value <= MAX_JOB_SLOTS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_JOB_SLOTS}, got {value}")
+    return value
+
+
+def queued_value(text: str) -> int:
+    value = int_value(text)
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 10000, got {value}")
+    return value
+
+
+def mib_value(text: str) -> int:
+    value = int_value(text)
+    if not 1 <= value <= 1 << 20:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {1 << 20} (MiB), got {value}")
+    return value
+
+
+def budget_value(text: str) -> float:
+    return float_value(text, lambda v: 0 < v <= 7 * 24 * 3600, "above 0 and at most a week, in seconds")
+
+
+def open_jobs(args: argparse.Namespace) -> Jobs | None:
+    """The jobs of --data-dir, their queue started (None with --no-training)."""
+    if args.no_training:
+        return None
+    limits = JobLimits(
+        max_budget=args.max_budget,
+        max_queued=args.max_queued,
+        upload=UploadLimits(max_bytes=args.max_upload_mb * MiB, max_disk=args.max_disk_mb * MiB),
+    )
+    folder = args.data_dir if args.data_dir is not None else default_data_dir()
+    return Jobs(folder.expanduser(), slots=args.jobs, limits=limits, resume=args.resume_jobs)
 
 
 def timeout_value(text: str) -> float:
@@ -144,17 +237,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--host {args.host} listens beyond this machine; give --api-key KEY (or set "
             f"{API_KEY_ENV}) so that only those with the key can use the API"
         )
-    served = load_served(args.models)
+    if not args.models and args.no_training:
+        raise OptionError("nothing to serve: name a model, or leave out --no-training to train from the page")
+    served = load_served(args.models) if args.models else {}
     limits = Limits(timeout=args.timeout, parallel=args.parallel or default_parallel())
     sock = listen(args.host, args.port)
-    config = uvicorn.Config(
-        create_app(served, limits, api_key=args.api_key, cors=tuple(args.cors)),
-        log_level="warning",
-        limit_concurrency=MAX_CONNECTIONS,
-        timeout_keep_alive=KEEP_ALIVE,
-    )
-    server = uvicorn.Server(config)
-    say(f"serving {', '.join(served)} at {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")
-    with sock:
-        server.run(sockets=[sock])
+    jobs = open_jobs(args)
+    try:
+        config = uvicorn.Config(
+            create_app(served, limits, api_key=args.api_key, cors=tuple(args.cors), jobs=jobs),
+            log_level="warning",
+            limit_concurrency=MAX_CONNECTIONS,
+            timeout_keep_alive=KEEP_ALIVE,
+        )
+        server = uvicorn.Server(config)
+        what = ", ".join(served) or "no models yet"
+        trains = "" if jobs is None else f"; training jobs in {jobs.folder}"
+        say(f"serving {what} at {url_of(sock)} (API docs at {url_of(sock)}docs){trains}; Ctrl-C stops")
+        with sock:
+            server.run(sockets=[sock])
+    finally:
+        if jobs is not None:
+            jobs.close()
     return 0

@@ -177,6 +177,11 @@ def midi_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def seconds_of(score: Any) -> float:
+    """Seconds from the start to the end of the last note, at the score's tempos."""
+    return float(score.to("second").end())
+
+
 def tempo_of(score: Any) -> float:
     """The first tempo in BPM (120 when the file sets none)."""
     return float(score.tempos[0].qpm) if len(score.tempos) else 120.0

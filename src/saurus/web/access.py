@@ -4,7 +4,8 @@ A server that listens beyond this machine must have a key (cli/serve.py refuses 
 without one); on 127.0.0.1 none is needed. With a key, a /v1 request needs the header
 `Authorization: Bearer KEY` (compared in constant time); a missing or wrong key gets 401
 in OpenAI's error shape, code invalid_api_key. The page, /health and /docs stay open:
-the page asks for the key and sends it with its requests.
+the page asks for the key and sends it with its requests. A job's event stream may take the
+key as `?key=KEY` instead (a browser's EventSource cannot send headers), and no other route.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import socket
 from typing import Any
+from urllib.parse import parse_qs
 
 from saurus.web.problems import error_body
 
 PROTECTED = "/v1"
+KEY_IN_QUERY = re.compile(r"^/v1/jobs/[^/]+/events$")
 
 
 def is_loopback(host: str) -> bool:
@@ -46,6 +50,10 @@ class ApiKey:
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")
+        if not given and KEY_IN_QUERY.match(scope["path"]):
+            keys = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key", [])
+            given = keys[0].encode() if keys else b""
+            scheme, token = b"bearer", given
         if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key):
             await self.app(scope, receive, send)
             return

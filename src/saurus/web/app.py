@@ -31,6 +31,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from saurus import __version__
 from saurus.errors import SaurusError
+from saurus.jobs.service import Jobs
 from saurus.web.access import ApiKey
 from saurus.web.completions import (
     completion_work,
@@ -41,7 +42,9 @@ from saurus.web.completions import (
     run_score,
     score_work,
 )
+from saurus.web.jobs_routes import add_job_routes
 from saurus.web.limits import HEAVY_WORK, MAX_BODY_BYTES, Deadline, Gate, Limits
+from saurus.web.music import add_music_routes
 from saurus.web.problems import ApiError, error_body
 from saurus.web.schemas import (
     CompletionRequest,
@@ -53,6 +56,7 @@ from saurus.web.schemas import (
     ScoreResponse,
 )
 from saurus.web.served import ServedModel
+from saurus.web.shelf import ModelShelf
 from saurus.web.streaming import check_prompts, completion_events
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -295,31 +299,43 @@ def create_app(
     *,
     api_key: str | None = None,
     cors: tuple[str, ...] = (),
+    jobs: Jobs | None = None,
 ) -> FastAPI:
-    """The web page and API serving `served` (and nothing else), within `limits` (the
-    defaults of saurus.web.limits.Limits when None). With `api_key`, every /v1 route needs
-    it (saurus.web.access); `cors` names the origins whose pages may call the API (none by
+    """The web page and API serving `served` and the models `jobs` trains (none: a server
+    that trains nothing, whose /v1/jobs answers 403), within `limits` (the defaults of
+    saurus.web.limits.Limits when None). With `api_key`, every /v1 route needs it
+    (saurus.web.access); `cors` names the origins whose pages may call the API (none by
     default)."""
     limits = Limits() if limits is None else limits
     app = FastAPI(title="saurus", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     add_error_handlers(app)
     add_offline_docs(app)
-    add_api_routes(app, dict(served), limits)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, seconds=limits.body_timeout)
+    shelf = ModelShelf(served, jobs)
+    add_api_routes(app, shelf, limits)
+    add_music_routes(app, shelf, limits)
+    add_job_routes(app, jobs)
+    body_limit = MAX_BODY_BYTES if jobs is None else max(MAX_BODY_BYTES, jobs.limits.upload.max_bytes + 2**20)
+    app.add_middleware(BodyLimit, max_bytes=body_limit, seconds=limits.body_timeout)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)
     if cors:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
 
     @app.get("/health", tags=["server"])
     async def health() -> dict[str, Any]:
-        """Whether the server is up, and how many models it serves (no key needed)."""
-        return {"status": "ok", "models": len(served), "key_required": bool(api_key)}
+        """Whether the server is up, how many models it serves, whether it trains (no key
+        needed)."""
+        return {
+            "status": "ok",
+            "models": len(shelf),
+            "key_required": bool(api_key),
+            "training": jobs is not None,
+        }
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

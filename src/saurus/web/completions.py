@@ -48,6 +48,7 @@ def model_card(served: ServedModel) -> ModelCard:
         id=served.id,
         created=served.created,
         mode=model.mode,
+        kind=served.kind,
         lowercase=model.lowercase,
         vocab="".join(model.vocab.chars),
     )
@@ -67,6 +68,14 @@ def find_model(served: Mapping[str, ServedModel], model_id: str) -> ServedModel:
             code="model_not_found",
         )
     return served[model_id]
+
+
+def text_model(served: Mapping[str, ServedModel], model_id: str) -> ServedModel:
+    """A names or text model; a music model is refused (it answers /v1/music)."""
+    found = find_model(served, model_id)
+    if found.kind == "music":
+        raise invalid(f"{model_id} is a music model: use POST /v1/music", "model")
+    return found
 
 
 def as_api_error(err: SaurusError, param: str | None) -> ApiError:
@@ -189,7 +198,7 @@ def prompt_choices(
 def completion_work(served: Mapping[str, ServedModel], req: CompletionRequest) -> int:
     """Check a completion request (ApiError when refused); the characters of work it asks
     for: n x (prompt + max_tokens), summed over its prompts, doubled for logprobs."""
-    model = find_model(served, req.model)
+    model = text_model(served, req.model)
     prompts = prompts_of(req)
     check_options(req, model.mode)
     tokens = token_budget(req, model.mode, prompts)
@@ -203,7 +212,7 @@ def run_completion(
 ) -> CompletionResponse:
     """POST /v1/completions: n choices for each prompt, indexed prompt by prompt. Past the
     deadline it stops with TimeLimitError (saurus.web.limits)."""
-    model = find_model(served, req.model)
+    model = text_model(served, req.model)
     prompts = prompts_of(req)
     check_options(req, model.mode)
     tokens = token_budget(req, model.mode, prompts)
@@ -235,7 +244,7 @@ def texts_of(req: ScoreRequest) -> list[str]:
 
 def score_work(served: Mapping[str, ServedModel], req: ScoreRequest) -> int:
     """Check a score request (ApiError when refused); the characters it asks to score."""
-    find_model(served, req.model)
+    text_model(served, req.model)
     chars = sum(map(len, texts_of(req)))
     if chars > MAX_SCORE_CHARS:
         raise invalid(f"at most {MAX_SCORE_CHARS:,} characters may be scored per request", "texts")
@@ -261,7 +270,7 @@ def run_score(
     """POST /v1/score: how likely each text is under the model. Past the deadline it stops
     with TimeLimitError."""
     score_work(served, req)
-    model = find_model(served, req.model)
+    model = text_model(served, req.model)
     texts = texts_of(req)
     stepped = timed(model.model, deadline)
     scores: list[Score | None] = [None] * len(texts)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from saurus.generation.api import MAX_STOP_STRINGS
 from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH
+from saurus.music.sample import MAX_TEMPO, MIN_TEMPO, TOKENS_PER_BAR_CAP
 from saurus.training.config import MAX_SEED
 
 MAX_N = 1000  # choices per prompt
@@ -22,6 +23,9 @@ MAX_SCORE_TEXTS = 1000
 MAX_SCORE_CHARS = 1_000_000
 DEFAULT_NAME_TOKENS = DEFAULT_MAX_LEN  # names end at the end token long before
 DEFAULT_TEXT_TOKENS = DEFAULT_TEXT_LENGTH  # as `saurus sample --length`
+DEFAULT_MUSIC_BARS = 4
+MAX_MUSIC_BARS = 32
+MAX_MUSIC_TOKENS = MAX_MUSIC_BARS * TOKENS_PER_BAR_CAP  # tokens one piece may draw
 
 Strings = Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
 Stops = Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)]
@@ -96,7 +100,10 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "saurus"
-    mode: Literal["lines", "stream"] = Field(description="lines: names; stream: running text")
+    mode: Literal["lines", "stream"] = Field(description="lines: names; stream: running text (music too)")
+    kind: Literal["names", "text", "music"] = Field(
+        description="names and text: /v1/completions and /v1/score; music: /v1/music"
+    )
     lowercase: bool
     vocab: str = Field(description="the characters the model knows, in order")
 
@@ -127,6 +134,48 @@ class ScoreResponse(BaseModel):
     object: Literal["list"] = "list"
     model: str
     data: list[ScoreItem]
+
+
+class MusicRequest(Request):
+    model: str = Field(description="a music model's id from GET /v1/models")
+    bars: int = Field(DEFAULT_MUSIC_BARS, ge=1, le=MAX_MUSIC_BARS, description="bars to improvise")
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_MUSIC_TOKENS,
+        description=f"the most tokens to draw (default {TOKENS_PER_BAR_CAP} per bar, for a model "
+        "that never draws a bar line); the piece may end before the bars asked for",
+    )
+    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0: greedy")
+    top_k: int = Field(0, ge=0, le=MAX_TOP_K, description="draw from the k likeliest tokens (0: all)")
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="the same seed gives the same piece")
+    tempo: float | None = Field(
+        None, ge=MIN_TEMPO, le=MAX_TEMPO, allow_inf_nan=False, description="BPM (default: the model's)"
+    )
+
+
+class MusicAudio(BaseModel):
+    format: Literal["wav"] = "wav"
+    renderer: Literal["fluidsynth", "sine"] = Field(
+        description="fluidsynth: General MIDI instruments; sine: sine tones (drums silent)"
+    )
+    data: str = Field(description="the WAV file (16-bit mono), base64")
+    seconds: float = Field(description="the sound's length: the piece and a second for the last notes")
+    note: str | None = Field(description="with sine tones, why, and how to install FluidSynth")
+
+
+class MusicResponse(BaseModel):
+    id: str
+    object: Literal["music.piece"] = "music.piece"
+    created: int
+    model: str
+    notes: int
+    tokens: int = Field(description="tokens drawn")
+    seconds: float = Field(description="from the start to the end of the last note")
+    midi: str = Field(description="the standard MIDI file, base64")
+    audio: MusicAudio
+    piano_roll: str = Field(description="an SVG picture: time across, pitch up, a rectangle per note")
 
 
 class ErrorDetail(BaseModel):

@@ -1,6 +1,8 @@
 """The models a server offers: loaded once at start, each under its file name's stem.
 
-Only the models named on the command line are ever served; no request names a path.
+Only the models named on the command line are ever served; no request names a path. A
+model is of one kind: "names" and "text" models answer /v1/completions and /v1/score,
+"music" models (written by `saurus music train`) answer /v1/music.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saurus.errors import OptionError
-from saurus.files.models import load_for
+from saurus.files.models import MUSIC_KEY, load_with_meta
 from saurus.files.pretrained import resolve as resolve_pretrained
+from saurus.music.sample import MusicModel, music_model_of
 from saurus.protocol import SequenceModel
 
 
@@ -23,10 +26,18 @@ class ServedModel:
     model: SequenceModel
     path: Path
     created: int  # the model file's modification time, in seconds since the epoch
+    music: MusicModel | None = None  # a music model's tokens (None for names and text)
 
     @property
     def mode(self) -> str:
         return self.model.mode
+
+    @property
+    def kind(self) -> str:
+        """The model's kind: "names" (mode lines), "text" (mode stream) or "music"."""
+        if self.music is not None:
+            return "music"
+        return "names" if self.model.mode == "lines" else "text"
 
 
 def resolve(spec: str | Path) -> Path:
@@ -49,12 +60,13 @@ def model_ids(paths: Sequence[Path]) -> list[str]:
 
 
 def load_one(model_id: str, path: Path) -> ServedModel:
-    """Load a names or text model; a music model or a diverged one is refused."""
-    model, _ = load_for(path, "text", "saurus serve serves names and text models")
+    """Load a names, text or music model; a diverged one is refused."""
+    model, meta = load_with_meta(path)
+    music = music_model_of(model, meta, str(path)) if MUSIC_KEY in meta else None
     is_finite = getattr(model, "is_finite", None)
     if is_finite is not None and not is_finite():
         raise OptionError(f"{path} holds weights that are NaN or infinite (training diverged)")
-    return ServedModel(model_id, model, path, int(path.stat().st_mtime))
+    return ServedModel(model_id, model, path, int(path.stat().st_mtime), music)
 
 
 def load_served(specs: Sequence[str | Path]) -> dict[str, ServedModel]:

@@ -84,7 +84,7 @@ def test_little_data_bounds_the_size_and_brings_dropout_and_a_pass_limit() -> No
     cfg = plan.config
     assert cfg.hidden is not None
     assert params_of(cfg, cfg.hidden, DINOS.vocab) <= Q_PARAMS_PER_CHAR * DINOS.chars
-    assert cfg.dropout == 0.43 == dropout_for(MAX_PASSES)
+    assert cfg.dropout == 0.41 == dropout_for(MAX_PASSES)
     assert cfg.epochs == MAX_PASSES and cfg.weight_decay == 0.01 and cfg.optimizer == "adamw"
 
 
@@ -248,3 +248,9 @@ def test_train_says_which_mode_it_found(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "mode: stream (" in err and "running text" in err
     assert math.isfinite(float(err.split("validation ")[1].split()[0]))
+
+
+def test_dropout_and_decay_start_past_three_passes() -> None:
+    assert [dropout_for(e) for e in (0.5, 1, 2, 3)] == [0.0, 0.0, 0.0, 0.0]
+    assert dropout_for(6) == 0.15 and dropout_for(11) == 0.28 and dropout_for(20) == 0.41
+    assert dropout_for(10_000) == 0.5

@@ -9,7 +9,7 @@ measured sizes give a and b, and so the characters C(H) = seconds * (a + b W(H))
 any size H can read in the time left. The rules (measured with benchmarks/planner.py and
 benchmarks/defaults.py on a 2-core machine; none names a corpus):
 
-  size      the largest H whose run reads at least R = 3 characters a parameter,
+  size      the largest H whose run reads at least R = 4 characters a parameter,
             C(H) >= R * P(H), and has at most Q = 10 parameters a training character,
             P(H) <= Q * N (the data bound). The sizes that won before on 2 cores sat at
             C/P between 1.5 and 5.6 (NumPy on tiny-shakespeare: 128 units at 10 s, 256 at
@@ -18,9 +18,12 @@ benchmarks/defaults.py on a 2-core machine; none names a corpus):
   passes    E = C(H) / N, the expected passes over the training data; at most
             MAX_PASSES = 20 (dinos' best weights come at about 13 passes; later ones overfit
             whatever the dropout), so a small list may end before its budget.
-  dropout   0.1 * log2(E) between 0 and 0.5: none for one pass or less, 0.1 at two, 0.35
-            at eleven (names at 60 s), 0.5 from 32 on (dinos at 10 s reads it 60 times).
-  decay     AdamW weight decay 0.01 from two passes on (more passes, more regularising).
+  dropout   0.15 * log2(E / 3) between 0 and 0.5: none up to three passes, 0.28 at eleven
+            (names at 60 s), 0.41 at twenty. The 60 s grids (benchmarks/planner.py --grid)
+            put their best points at no dropout on data read two to four times
+            (tiny-shakespeare, wspanish: dropout 0.3 cost 0.04) and names (eleven passes)
+            between none and 0.3; R = 3 let 320 units in where 256 won by 0.02 to 0.05.
+  decay     AdamW weight decay 0.01 past three passes (more passes, more regularising).
   lr        Adam's peak 4e-3 * sqrt(512 / H), within [1e-3, 1e-2] (1e-2 at 128 units on
             dinos, 4e-3 to 5e-3 at 384-512); the Transformer 3e-3 * sqrt(128 / d).
   batch     lines: 32 examples below 5,000 examples, else 64; text: 32 chunks of 64

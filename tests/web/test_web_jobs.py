@@ -99,6 +99,7 @@ def test_an_upload_trains_and_its_model_samples_at_once(client: TestClient, name
     assert job["id"] in [m["id"] for m in client.get("/v1/models").json()["data"]]
     names_out = client.post("/v1/completions", json={"model": job["id"], "n": 5, "seed": 0})
     assert names_out.status_code == 200 and len(names_out.json()["choices"]) == 5
+
     # a stream opened after the end replays every point, then ends at once
     def without_eta(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in p.items() if k != "eta"} for p in found]
@@ -226,3 +227,23 @@ def test_with_a_key_the_job_routes_need_it_and_the_events_take_it_as_a_query(
 )
 def test_serve_refuses_wrong_training_options_in_one_line(args: tuple[str, ...], said: str) -> None:
     assert_one_line_error(saurus("serve", "--port", "0", *args), said)
+
+
+def test_deleting_a_trained_model_removes_its_job_files_and_upload(
+    client: TestClient, jobs: Jobs, names: bytes
+) -> None:
+    running = upload(client, names, time_budget=60, engine="numpy").json()
+    refused = client.delete(f"/v1/models/{running['id']}")
+    assert refused.status_code == 409 and "stop it first" in refused.json()["error"]["message"]
+    client.delete(f"/v1/jobs/{running['id']}")
+    wait_until_done(client, running["id"])
+    reply = client.delete(f"/v1/models/{running['id']}")
+    assert reply.status_code == 200 and reply.json() == {
+        "id": running["id"],
+        "object": "model",
+        "deleted": True,
+    }
+    assert client.get(f"/v1/jobs/{running['id']}").status_code == 404
+    assert running["id"] not in [m["id"] for m in client.get("/v1/models").json()["data"]]
+    assert list((jobs.folder / "uploads").iterdir()) == [] and list((jobs.folder / "jobs").iterdir()) == []
+    assert client.delete("/v1/models/dinos").status_code == 404

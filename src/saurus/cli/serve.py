@@ -12,7 +12,14 @@ from pathlib import Path
 from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
 from saurus.jobs.service import MAX_JOB_BUDGET, MAX_QUEUED, JobLimits, Jobs, default_data_dir
-from saurus.jobs.uploads import MAX_DISK_BYTES, MAX_UPLOAD_BYTES, MiB, UploadLimits
+from saurus.jobs.uploads import (
+    MAX_DISK_BYTES,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_CHARS,
+    MAX_UPLOAD_LINES,
+    MiB,
+    UploadLimits,
+)
 from saurus.web.access import is_loopback
 from saurus.web.limits import (
     DEFAULT_TIMEOUT,
@@ -122,6 +129,20 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help=f"the largest upload (default: {MAX_UPLOAD_BYTES // MiB})",
     )
     g.add_argument(
+        "--max-upload-chars",
+        type=count_value,
+        default=MAX_UPLOAD_CHARS,
+        metavar="N",
+        help=f"the most characters an upload may hold (default: {MAX_UPLOAD_CHARS:,})",
+    )
+    g.add_argument(
+        "--max-upload-lines",
+        type=count_value,
+        default=MAX_UPLOAD_LINES,
+        metavar="N",
+        help=f"the most lines an upload may hold (default: {MAX_UPLOAD_LINES:,})",
+    )
+    g.add_argument(
         "--max-budget",
         type=budget_value,
         default=MAX_JOB_BUDGET,
@@ -158,6 +179,13 @@ def queued_value(text: str) -> int:
     return value
 
 
+def count_value(text: str) -> int:
+    value = int_value(text)
+    if not 1 <= value <= 1 << 40:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {1 << 40}, got {value}")
+    return value
+
+
 def mib_value(text: str) -> int:
     value = int_value(text)
     if not 1 <= value <= 1 << 20:
@@ -176,7 +204,12 @@ def open_jobs(args: argparse.Namespace) -> Jobs | None:
     limits = JobLimits(
         max_budget=args.max_budget,
         max_queued=args.max_queued,
-        upload=UploadLimits(max_bytes=args.max_upload_mb * MiB, max_disk=args.max_disk_mb * MiB),
+        upload=UploadLimits(
+            max_bytes=args.max_upload_mb * MiB,
+            max_chars=args.max_upload_chars,
+            max_lines=args.max_upload_lines,
+            max_disk=args.max_disk_mb * MiB,
+        ),
     )
     folder = args.data_dir if args.data_dir is not None else default_data_dir()
     return Jobs(folder.expanduser(), slots=args.jobs, limits=limits, resume=args.resume_jobs)

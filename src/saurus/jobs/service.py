@@ -13,6 +13,7 @@ The front ends (the HTTP API, the page) call these functions and nothing else.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from saurus.errors import OptionError
 from saurus.jobs.progress import progress_of
 from saurus.jobs.runner import JobRunner
 from saurus.jobs.store import JobRecord, JobStore, new_job_id
-from saurus.jobs.uploads import UploadError, UploadLimits, store_upload
+from saurus.jobs.uploads import UploadError, UploadLimits, folder_bytes, store_upload
+from saurus.resources import human
 from saurus.training.config import MAX_SEED
 
 DEFAULT_JOB_BUDGET = 60.0
@@ -154,6 +156,8 @@ class Jobs:
     def create(self, req: JobRequest, owner: str = "local") -> JobRecord:
         """Check the request, keep its data, and queue the job."""
         options = checked_options(req, self.limits)
+        if self.runner.slots > 1:  # jobs side by side share the cores
+            options["threads"] = max(1, (os.cpu_count() or 1) // self.runner.slots)
         if (req.upload is None) == (req.dataset is None):
             raise JobError("give either a file to upload or the name of a dataset, not both", param="file")
         if len(self.store.with_status("queued")) >= self.limits.max_queued:
@@ -166,6 +170,13 @@ class Jobs:
                 raise JobError(
                     f"no dataset {req.dataset[:40]!r}; the datasets are {', '.join(DATASETS)}",
                     param="dataset",
+                )
+            used = folder_bytes(self.folder)
+            if used >= self.limits.upload.max_disk:
+                raise JobError(
+                    f"the data folder holds {human(used)} of its {human(self.limits.upload.max_disk)}; "
+                    "delete old jobs or start the server with a larger --max-disk-mb",
+                    507,
                 )
             source, shown, data_path, chars, lines = "dataset", req.dataset, req.dataset, 0, 0
         else:
@@ -209,6 +220,19 @@ class Jobs:
             return self.runner.resume(found.id)
         except OptionError as err:
             raise JobError(str(err), 409) from None
+
+    def delete(self, job_id: str) -> JobRecord:
+        """Forget a job that has ended: its record, its folder (model, state, log) and its
+        upload; a queued or running one is refused (stop it first)."""
+        job = self.get(job_id)
+        if job.status in ("queued", "running"):
+            raise JobError(f"{job.id} is {job.status}; stop it first (DELETE /v1/jobs/{job.id})", 409)
+        shutil.rmtree(job.folder, ignore_errors=True)
+        others = [j for j in self.store.all() if j.id != job.id and j.data_path == job.data_path]
+        if job.source == "upload" and not others:
+            Path(job.data_path).unlink(missing_ok=True)
+        self.store.delete(job.id)
+        return job
 
     def model_of(self, job: JobRecord) -> Path | None:
         """The job's model file once it has one (the best weights so far, while it runs)."""

@@ -156,6 +156,10 @@ class JobStore:
             raise KeyError(job_id)
         return as_record(row)
 
+    def delete(self, job_id: str) -> None:
+        with self.connect() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
     def take_next(self) -> JobRecord | None:
         """The oldest queued job, marked running in the same transaction (so two runners
         never take one job), or None."""

@@ -106,7 +106,7 @@ def store_upload(raw: bytes, filename: str | None, folder: Path, limits: UploadL
     if used + len(data) > limits.max_disk:
         raise UploadError(
             f"the data folder holds {human(used)} of its {human(limits.max_disk)}; "
-            "delete old jobs or start the server with a larger --max-disk",
+            "delete old jobs or start the server with a larger --max-disk-mb",
             507,
         )
     path = folder / "uploads" / f"{secrets.token_hex(8)}.txt"

@@ -6,6 +6,7 @@
     GET    /v1/jobs/{id}/events     server-sent events: progress, status, end
     DELETE /v1/jobs/{id}            stop it (its best model is kept)
     POST   /v1/jobs/{id}/resume     continue an interrupted or stopped job
+    DELETE /v1/models/{id}          delete a job's model, files and upload (once it has ended)
 
 A server started with --no-training answers 403 on every one of them.
 """
@@ -188,6 +189,14 @@ def add_job_routes(app: FastAPI, jobs: Jobs | None) -> None:
     async def resume_job(job_id: str) -> dict[str, Any]:
         """Queue an interrupted or stopped job again, to go on from its training state."""
         return await view(await run(the_jobs().resume, job_id))
+
+    @app.delete("/v1/models/{model_id}", tags=["models"])
+    async def delete_model(model_id: str) -> dict[str, Any]:
+        """Delete a model trained here, with its job, its files and its upload (the models
+        named on the command line are never deleted)."""
+        found = the_jobs()
+        job = await run(found.delete, model_id)
+        return {"id": job.id, "object": "model", "deleted": True}
 
     @app.get("/v1/jobs/{job_id}/events", tags=["training"])
     async def follow_job(job_id: str) -> StreamingResponse:

@@ -31,7 +31,18 @@ from hypothesis import strategies as st
 from saurus.cli import args as cli
 from saurus.cli.main import build_parser, main
 from saurus.cli.music import tempo_value
-from saurus.cli.serve import MAX_PORT, parallel_value, port_value, timeout_value
+from saurus.cli.serve import (
+    MAX_JOB_SLOTS,
+    MAX_PORT,
+    budget_value,
+    count_value,
+    jobs_value,
+    mib_value,
+    parallel_value,
+    port_value,
+    queued_value,
+    timeout_value,
+)
 from saurus.files import models
 from saurus.training.config import MAX_SEED
 from saurus.web.limits import MAX_PARALLEL, MAX_TIMEOUT
@@ -86,6 +97,11 @@ RULES: dict[Callable[[str], object], Rule] = {
     port_value: Rule(int, 0, MAX_PORT),
     timeout_value: Rule(float, 0, MAX_TIMEOUT, low_open=True),
     parallel_value: Rule(int, 1, MAX_PARALLEL),
+    jobs_value: Rule(int, 1, MAX_JOB_SLOTS),
+    queued_value: Rule(int, 0, 10_000),
+    mib_value: Rule(int, 1, 1 << 20),
+    count_value: Rule(int, 1, 1 << 40),
+    budget_value: Rule(float, 0, 7 * 24 * 3600, low_open=True),
 }
 # options whose parser is a lambda, by command and flag
 LAMBDA_RULES = {

@@ -46,7 +46,12 @@ def test_with_a_key_every_v1_route_needs_it(served: dict[str, Any]) -> None:
     good = {"Authorization": f"Bearer {KEY}"}
     assert client.get("/v1/models", headers=good).status_code == 200
     assert len(client.post("/v1/completions", json=body, headers=good).json()["choices"]) == 2
-    assert client.get("/health").json() == {"status": "ok", "models": 1, "key_required": True, "training": False}
+    assert client.get("/health").json() == {
+        "status": "ok",
+        "models": 1,
+        "key_required": True,
+        "training": False,
+    }
     assert client.get("/").status_code == 200  # the page asks for the key itself
 
 

@@ -364,3 +364,21 @@ def test_serve_listens_on_localhost_and_reports_a_busy_port(
         taken = busy.getsockname()[1]
         assert main(["serve", str(model_dir / "dinos.saurus"), "--port", str(taken)]) == 2
     assert f"cannot listen on 127.0.0.1:{taken}: address already in use" in capsys.readouterr().err
+
+
+def test_each_name_says_whether_it_is_in_the_training_data(client: TestClient, data_dir: Path) -> None:
+    pretrained = TestClient(create_app(load_served(["dinos"])))  # it draws names of its data often
+    trained = {line.strip().lower() for line in (data_dir / "dinos.txt").read_text().splitlines()}
+    body = {"model": "dinos", "n": 60, "seed": 1, "temperature": 0.6}
+    choices = pretrained.post("/v1/completions", json=body).json()["choices"]
+    ended = [c for c in choices if c["finish_reason"] == "stop"]
+    assert ended and all(c["in_training_data"] == (c["text"] in trained) for c in ended)
+    assert any(c["in_training_data"] for c in ended) and not all(c["in_training_data"] for c in ended)
+    prompted = pretrained.post("/v1/completions", json={**body, "prompt": "tyr", "n": 20}).json()["choices"]
+    assert all(
+        c["in_training_data"] == ("tyr" + c["text"] in trained)
+        for c in prompted
+        if c["finish_reason"] == "stop"
+    )
+    text = client.post("/v1/completions", json={"model": "sonnets", "max_tokens": 20, "seed": 0}).json()
+    assert text["choices"][0]["in_training_data"] is None

@@ -2,11 +2,16 @@
 a real `saurus serve` in a subprocess. Skipped without chromium or playwright, except
 under CI=true, where that fails.
 
-    SAURUS_SCREENSHOT=docs/web-page.png pytest tests/web/test_web_browser.py   # the README's picture
+The studio end to end: upload a list, train it for 5 s while its curve grows, sample from
+the new model; a streamed completion that grows and is stopped; music with its audio.
+
+    SAURUS_SCREENSHOT=page.png pytest tests/web/test_web_browser.py   # keep a picture of the page
+    python docs/studio_picture.py                                      # the README's picture
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -15,7 +20,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +53,29 @@ if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
     missing("chromium (apt-get install chromium)")
 
 
+MUSIC = all(importlib.util.find_spec(m) is not None for m in ("symusic", "miditok"))
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[Path]:
+    """dinos (names) and sonnets (text), and tune (music) where the music extra is here:
+    a tiny model of the Metheny piece, as `saurus music train` writes it."""
     folder = tmp_path_factory.mktemp("browser")
+    music = None
+    if MUSIC and (data_dir / "original_metheny.mid").is_file():
+        command = [sys.executable, "-m", "saurus", "music", "train", str(data_dir / "original_metheny.mid")]
+        command += ["-o", str(folder / "tune.saurus"), "--iterations", "40", "--hidden", "32", "-q"]
+        music = subprocess.Popen([*command, "--threads", "1"], stderr=subprocess.PIPE, text=True)
     dinos = saurus.train_file(data_dir / "dinos.txt", saurus.TrainConfig(lowercase=True, iterations=300))
     saurus.save(dinos.model, folder / "dinos.saurus")
     text = saurus.TrainConfig(mode="stream", iterations=60, hidden=64)
     saurus.save(saurus.train_file(data_dir / "sonnets.txt", text).model, folder / "sonnets.saurus")
-    return [folder / "dinos.saurus", folder / "sonnets.saurus"]
+    found = [folder / "dinos.saurus", folder / "sonnets.saurus"]
+    if music is not None:
+        _, said = music.communicate(timeout=120)
+        assert music.returncode == 0, said
+        found.append(folder / "tune.saurus")
+    return found
 
 
 def wait_for_url(server: subprocess.Popen[str]) -> str:
@@ -75,15 +96,22 @@ def wait_for_url(server: subprocess.Popen[str]) -> str:
     pytest.fail("saurus serve did not answer within 30 s")
 
 
-@pytest.fixture(scope="module")
-def server(models: list[Path]) -> Iterator[str]:
-    command = [sys.executable, "-m", "saurus", "serve", *map(str, models), "--port", "0", "--threads", "1"]
+@contextmanager
+def serving(arguments: Sequence[str | Path]) -> Iterator[str]:
+    """`saurus serve ARGUMENTS --port 0` in a subprocess, stopped at the end; yields its URL."""
+    command = [sys.executable, "-m", "saurus", "serve", *map(str, arguments), "--port", "0", "--threads", "1"]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         yield wait_for_url(proc)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(models: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serving([*models, "--data-dir", tmp_path_factory.mktemp("jobs")]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +140,11 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return json.load(reply)
 
 
+def get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.load(reply)
+
+
 def run(page: Page, button: str) -> None:
     """Click a button and wait until the page has its answer."""
     page.click(button)
@@ -124,7 +157,8 @@ def screenshot_path(tmp_path: Path) -> Path:
 
 
 def test_the_page_shows_the_names_the_api_gives_for_the_seed(page: Page, server: str, tmp_path: Path) -> None:
-    assert page.locator("#model option").all_inner_texts() == ["dinos (names)", "sonnets (text)"]
+    music = ["tune (music)"] if len(get(server + "v1/models")["data"]) == 3 else []
+    assert page.locator("#model option").all_inner_texts() == ["dinos (names)", "sonnets (text)", *music]
     assert page.is_visible("#names-panel") and not page.is_visible("#text-panel")
     page.fill("#count", "12")
     page.fill("#seed", "3")
@@ -133,7 +167,10 @@ def test_the_page_shows_the_names_the_api_gives_for_the_seed(page: Page, server:
     names = page.locator("#names td.name").all_inner_texts()
     assert len(names) == 12 and all(re.fullmatch(r"[a-z]+", n) for n in names)
     body = {"model": "dinos", "prompt": "", "n": 12, "seed": 3, "temperature": 0.9}
-    assert names == [c["text"] for c in post(server + "v1/completions", body)["choices"]]
+    choices = post(server + "v1/completions", body)["choices"]
+    assert names == [c["text"] for c in choices]
+    marks = page.locator("#names td.mark").all_inner_texts()
+    assert marks == ["in the data" if c["in_training_data"] else "new" for c in choices]
     shown = [float(s) for s in page.locator("#names td.score").all_inner_texts()]
     scores = post(server + "v1/score", {"model": "dinos", "texts": names})["data"]
     assert shown == [round(-s["nats"], 3) for s in scores] and all(s < 0 for s in shown)
@@ -176,3 +213,135 @@ def test_the_text_box_completes_with_a_text_model(page: Page, server: str) -> No
     assert page.inner_text("#completion") == "Shall I compare thee" + drawn
     page.click("#continue")
     assert page.input_value("#text-prompt") == "Shall I compare thee" + drawn
+
+
+def text_of(page: Page, selector: str) -> str:
+    return str(page.eval_on_selector(selector, "e => e.textContent"))
+
+
+def test_a_streamed_completion_grows_as_it_comes_and_stops(page: Page, server: str) -> None:
+    # The network slowed to 16 kB/s: the stream's events come over seconds, not at once.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": 16_000, "uploadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    page.select_option("#model", "sonnets")
+    page.fill("#text-prompt", "Thy")
+    page.fill("#length", "10000")
+    page.fill("#seed", "7")
+    assert page.is_disabled("#stop-text")
+    page.click("#complete")
+    grown = "n => document.querySelector('#completion mark').textContent.length > n"
+    page.wait_for_function(grown, arg=0, timeout=15_000)
+    first = len(text_of(page, "#completion mark"))
+    page.wait_for_function(grown, arg=first, timeout=15_000)
+    assert page.get_attribute("body", "data-busy") == "1" and page.is_enabled("#stop-text")
+    page.click("#stop-text")
+    page.wait_for_selector("body[data-busy='0']", timeout=15_000)
+    shown = text_of(page, "#completion mark")
+    assert first < len(shown) < 10_000
+    body = {"model": "sonnets", "prompt": "Thy", "max_tokens": 10_000, "seed": 7}
+    assert post(server + "v1/completions", body)["choices"][0]["text"].startswith(shown)
+    status = page.inner_text("#status")
+    assert re.search(rf"stopped after {len(shown)} characters, \d+ characters/s", status), status
+    assert page.is_disabled("#stop-text") and not page.is_visible("#error")
+    page.click("#continue")
+    assert page.input_value("#text-prompt") == "Thy" + shown
+
+
+def test_upload_a_list_train_it_watch_the_curve_and_sample_from_it(
+    page: Page, server: str, data_dir: Path, tmp_path: Path
+) -> None:
+    names = [n.strip().lower() for n in (data_dir / "dinos.txt").read_text().splitlines() if n.strip()][:300]
+    upload = tmp_path / "mydinos.txt"
+    upload.write_text("\n".join(names) + "\n")
+    assert page.is_visible("#train-panel") and page.is_visible("#curve")
+    page.set_input_files("#train-file", str(upload))
+    page.fill("#train-budget", "5")
+    page.fill("#train-name", "mydinos")
+    page.click("#train")
+    page.wait_for_selector("#jobs tr.job", timeout=10_000)
+    job_id = page.get_attribute("#jobs tr.job", "data-id")
+    assert job_id and job_id.startswith("job-") and not page.is_visible("#train-error")
+    assert "mydinos" in page.inner_text("#jobs tr.job")
+    # each progress event adds a point at once, while the job runs
+    page.wait_for_function("Number(document.querySelector('#curve').dataset.points) >= 1", timeout=30_000)
+    assert page.locator("#curve > g.series > circle").count() >= 1
+    page.wait_for_selector(f"#jobs tr.job[data-id='{job_id}'][data-status='succeeded']", timeout=40_000)
+    job = get(server + f"v1/jobs/{job_id}")
+    assert job["status"] == "succeeded" and job["model"]
+    assert job["data"]["source"] == "upload" and job["data"]["lines"] == 300
+    # the curve has a dot for each loss of each point, and says where the run ended
+    points = int(page.get_attribute("#curve", "data-points") or 0)
+    assert points >= 1 and page.locator("#curve > g.series > circle").count() >= points
+    assert page.inner_text("#curve-status") == "succeeded" and page.inner_text("#curve-step") != "—"
+    # the new model is in the picker, selected, and samples at once
+    model = job["model"]
+    page.wait_for_function(f"document.querySelector('#model').value === {json.dumps(model)}", timeout=10_000)
+    assert model in page.locator("#model option").all_inner_texts()[-1]
+    assert page.is_visible("#names-panel") and not page.is_visible("#text-panel")
+    page.fill("#count", "6")
+    page.fill("#seed", "2")
+    run(page, "#generate")
+    shown = page.locator("#names td.name").all_inner_texts()
+    body = {"model": model, "prompt": "", "n": 6, "seed": 2, "temperature": 1.0}
+    assert shown == [c["text"] for c in post(server + "v1/completions", body)["choices"]]
+    assert len(shown) == 6 and not page.is_visible("#error")
+    assert page.locator(f"#jobs tr.job[data-id='{job_id}'] button.stop").count() == 0
+
+
+def test_stop_a_running_job_and_resume_it(page: Page, server: str) -> None:
+    page.select_option("#train-dataset", "sonnets")
+    page.fill("#train-budget", "60")
+    page.click("#train")
+    page.wait_for_selector("#jobs tr.job[data-status='running']", timeout=15_000)
+    job_id = page.get_attribute("#jobs tr.job[data-status='running']", "data-id")
+    row = f"#jobs tr.job[data-id='{job_id}']"
+    page.wait_for_function("Number(document.querySelector('#curve').dataset.points) >= 1", timeout=30_000)
+    page.click(f"{row} button.stop")
+    page.wait_for_selector(f"{row}[data-status='cancelled']", timeout=20_000)
+    job = get(server + f"v1/jobs/{job_id}")
+    assert job["status"] == "cancelled" and job["model"], job  # stopped, its best model kept
+    page.wait_for_function(
+        f"document.querySelector('#model').value === {json.dumps(job['model'])}", timeout=10_000
+    )
+    assert page.is_visible("#text-panel")
+    page.click(f"{row} button.resume")
+    page.wait_for_selector(f"{row}[data-status='running']", timeout=15_000)
+    assert page.locator(f"{row} button.stop").count() == 1 and not page.is_visible("#train-error")
+    page.click(f"{row} button.stop")
+    page.wait_for_selector(f"{row}[data-status='cancelled']", timeout=20_000)
+
+
+def test_a_music_model_plays_its_tune(page: Page, server: str) -> None:
+    if "tune" not in {m["id"] for m in get(server + "v1/models")["data"]}:
+        pytest.skip("the 'music' extra is missing (pip install 'saurus[music]')")
+    page.select_option("#model", "tune")
+    assert page.is_visible("#music-panel") and not page.is_visible("#names-panel")
+    assert not page.is_visible("#text-panel") and "music" in page.inner_text("#model-info")
+    page.fill("#bars", "2")
+    page.fill("#seed", "1")
+    run(page, "#music-generate")
+    assert not page.is_visible("#error"), page.inner_text("#error")
+    assert (page.get_attribute("#music-audio", "src") or "").startswith("blob:")
+    page.wait_for_function("document.querySelector('#music-audio').duration > 0", timeout=15_000)
+    page.wait_for_function("document.querySelector('#piano-roll').naturalWidth > 0", timeout=15_000)
+    renderer = page.inner_text("#music-renderer")
+    assert "sine" in renderer.lower() or "fluidsynth" in renderer.lower()
+    head = page.evaluate(
+        "async () => Array.from(new Uint8Array("
+        "await (await fetch(document.querySelector('#midi-download').href)).arrayBuffer()).slice(0, 4))"
+    )
+    assert bytes(head) == b"MThd"
+    assert "notes" in page.inner_text("#status")
+
+
+def test_without_training_the_train_panel_is_hidden(browser: Browser, models: list[Path]) -> None:
+    with serving([models[0], "--no-training"]) as url:
+        assert get(url + "health")["training"] is False
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        assert not page.is_visible("#train-panel") and not page.is_visible("#curve")
+        assert page.is_visible("#names-panel")
+        page.close()

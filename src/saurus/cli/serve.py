@@ -5,9 +5,11 @@ imported when the command runs."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
@@ -36,6 +38,7 @@ API_KEY_ENV = "SAURUS_API_KEY"
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 MAX_JOB_SLOTS = 64
+GRACEFUL_SHUTDOWN = 5  # seconds the open connections (event streams) get to end on Ctrl-C
 
 
 SERVE_USAGE = """\
@@ -259,6 +262,32 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def studio_server_class() -> type:
+    """uvicorn's Server that, on Ctrl-C or SIGTERM, first halts the jobs: each stops at a
+    step boundary and ends interrupted, and the event streams that follow them end, so
+    that the server's graceful shutdown does not wait for a job to finish."""
+    import uvicorn
+
+    class StudioServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, jobs: Jobs | None) -> None:
+            super().__init__(config)
+            self.jobs = jobs
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.jobs is not None:
+                self.jobs.runner.halt()
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            """Wait for the halted jobs to save and be marked interrupted before the
+            process ends (uvicorn raises SIGTERM again once it has shut down)."""
+            await super().shutdown(sockets)
+            if self.jobs is not None:
+                await asyncio.to_thread(self.jobs.close)
+
+    return StudioServer
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     check_extra()
     import uvicorn
@@ -282,8 +311,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             limit_concurrency=MAX_CONNECTIONS,
             timeout_keep_alive=KEEP_ALIVE,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
-        server = uvicorn.Server(config)
+        server = studio_server_class()(config, jobs)
         what = ", ".join(served) or "no models yet"
         trains = "" if jobs is None else f"; training jobs in {jobs.folder}"
         say(f"serving {what} at {url_of(sock)} (API docs at {url_of(sock)}docs){trains}; Ctrl-C stops")

@@ -256,9 +256,9 @@ class JobRunner:
         self.wake.set()
         return job
 
-    def stop(self, wait: float = STOP_WAIT) -> None:
-        """The server is stopping: SIGTERM every running job (each saves its state and ends
-        interrupted), SIGKILL what has not stopped after `wait` seconds."""
+    def halt(self) -> dict[str, subprocess.Popen[bytes]]:
+        """Start no more jobs and SIGTERM the running ones (each saves its state and ends
+        interrupted); returns them, without waiting. Safe in a signal handler."""
         self.stopping = True
         self.wake.set()
         with self.lock:
@@ -266,6 +266,12 @@ class JobRunner:
         for proc in procs.values():
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGTERM)
+        return procs
+
+    def stop(self, wait: float = STOP_WAIT) -> None:
+        """The server is stopping: halt(), then SIGKILL what has not stopped after `wait`
+        seconds."""
+        procs = self.halt()
         deadline = time.monotonic() + wait
         for proc in procs.values():
             try:

@@ -15,6 +15,7 @@ from saurus.data.corpus import normalise
 from saurus.errors import SaurusError, VocabularyError
 from saurus.generation.api import Score, check_stop, complete, cut_at_stop, score
 from saurus.generation.decoding import Decoding, decoding_kwargs
+from saurus.generation.novelty import seen_mask
 from saurus.generation.sampling import MAX_NAME_LEN, generate_lines
 from saurus.generation.scoring import check_texts
 from saurus.web.limits import NO_DEADLINE, Deadline, TimedGenerator, timed
@@ -189,10 +190,21 @@ def prompt_choices(
     with_reasons = cut(draw(stepped, req, prompt, tokens, deadline), stop_strings(req))
     texts = [t for t, _, _ in with_reasons]
     logprobs = logprobs_of(stepped, req, prompt, texts, [e for _, _, e in with_reasons])
+    known = in_training_data(model, normalise(prompt, lowercase=model.lowercase), with_reasons)
     return [
-        Choice(text=text, index=first + i, logprobs=lp, finish_reason=reason)
-        for i, ((text, reason, _), lp) in enumerate(zip(with_reasons, logprobs, strict=True))
+        Choice(text=text, index=first + i, logprobs=lp, finish_reason=reason, in_training_data=seen)
+        for i, ((text, reason, _), lp, seen) in enumerate(zip(with_reasons, logprobs, known, strict=True))
     ]
+
+
+def in_training_data(model: object, prompt: str, drawn: list[tuple[str, str, bool]]) -> list[bool | None]:
+    """For a names model that records its training names: whether each finished name
+    (prompt + text, ended at the end token) is one of them; None where that is unknown."""
+    seen = getattr(model, "seen", None)
+    if getattr(model, "mode", None) != "lines" or seen is None or len(seen) == 0:
+        return [None] * len(drawn)
+    marks = seen_mask(seen, [prompt + text for text, _, _ in drawn]).tolist()
+    return [bool(m) if ended else None for m, (_, _, ended) in zip(marks, drawn, strict=True)]
 
 
 def completion_work(served: Mapping[str, ServedModel], req: CompletionRequest) -> int:

@@ -134,6 +134,8 @@ async def job_events(jobs: Jobs, job_id: str) -> AsyncIterator[str]:
             if status in FINISHED or status == "interrupted":
                 yield sse("end", view)
                 return
+        if jobs.runner.stopping and status == "queued":  # the server is shutting down
+            return
         if time.monotonic() - quiet > PING:
             yield ": ping\n\n"
             quiet = time.monotonic()

@@ -78,6 +78,11 @@ class Choice(BaseModel):
     index: int
     logprobs: Logprobs | None
     finish_reason: Literal["stop", "length"]
+    in_training_data: bool | None = Field(
+        None,
+        description="saurus, names models: whether the whole name (prompt and text) is one the "
+        "model was trained on (null for text, or a model that keeps no record of its names)",
+    )
 
 
 class Usage(BaseModel):

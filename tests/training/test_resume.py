@@ -45,6 +45,7 @@ F64 = {
     "dropout": 0.3,
     "dtype": "float64",
     "lr": 0.01,
+    "weight_decay": 0.01,  # given, as lr is: the planner's would follow each run's own limit
     "eval_every": 20,
     "patience": 0,
 }

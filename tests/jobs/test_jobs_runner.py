@@ -3,6 +3,7 @@ and resumed. The names are the first 300 dinosaurs; NumPy, a handful of steps.""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from saurus.files.models import load as load_model
 from saurus.files.outputs import log_path_for
 from saurus.jobs.progress import LogReader
-from saurus.jobs.runner import state_path
+from saurus.jobs.runner import NICE, state_path
 from saurus.jobs.service import JobRequest, Jobs, job_view
 from saurus.models.base import WeightsModel
 
@@ -35,7 +36,7 @@ def names(dinos_path: Path) -> bytes:
 
 @pytest.fixture
 def jobs(tmp_path: Path) -> Iterator[Jobs]:
-    found = Jobs(tmp_path / "data")
+    found = Jobs(tmp_path / "data", nice=0)  # niced, a job would starve beside the suite's other workers
     yield found
     found.close(wait=5)
 
@@ -110,14 +111,14 @@ def test_a_stopped_job_keeps_its_best_model_and_resumes_to_the_same_weights(
 
 def test_a_server_that_died_finds_its_job_interrupted_and_resumes_it(names: bytes, tmp_path: Path) -> None:
     folder = tmp_path / "data"
-    first = Jobs(folder)
+    first = Jobs(folder, nice=0)
     job = first.create(steps_job(names, 600))
     wait_for(lambda: state_path(job).exists(), "a checkpoint")
     pid = first.get(job.id).pid
     assert pid is not None
     first.runner.stopping = True  # the server is gone: nothing takes new jobs; the process goes on
 
-    again = Jobs(folder, resume=True)  # a new server on the same folder, with --resume-jobs
+    again = Jobs(folder, resume=True, nice=0)  # a new server on the same folder, with --resume-jobs
     try:
         assert not Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else True
         wait_for(lambda: status_of(again, job.id) in ("succeeded", "failed"), "the resumed job")
@@ -139,3 +140,16 @@ def test_cancelling_a_queued_job_never_starts_it(jobs: Jobs, names: bytes) -> No
     wait_for(lambda: status_of(jobs, running.id) != "running", "the stop")
     time.sleep(0.6)
     assert jobs.get(queued.id).runs == 0 and not Path(queued.folder).exists()
+
+
+def test_a_job_runs_at_a_lower_cpu_priority_than_the_server(names: bytes, tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path / "data")  # the default: nice 10
+    try:
+        job = jobs.create(steps_job(names, 100_000))
+        wait_for(lambda: jobs.get(job.id).pid is not None, "the job to start")
+        pid = jobs.get(job.id).pid
+        assert pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + NICE
+        jobs.cancel(job.id)
+    finally:
+        jobs.close(wait=5)

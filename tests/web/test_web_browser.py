@@ -110,7 +110,7 @@ def serving(arguments: Sequence[str | Path]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(models: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving([*models, "--data-dir", tmp_path_factory.mktemp("jobs")]) as url:
+    with serving([*models, "--data-dir", tmp_path_factory.mktemp("jobs"), "--nice", "0"]) as url:
         yield url
 
 

@@ -33,7 +33,7 @@ def names(dinos_path: Path) -> bytes:
 @pytest.fixture
 def jobs(tmp_path: Path) -> Iterator[Jobs]:
     limits = JobLimits(max_budget=120, max_queued=2, upload=UploadLimits(max_bytes=64 * 1024, max_lines=5000))
-    found = Jobs(tmp_path / "data", limits=limits)
+    found = Jobs(tmp_path / "data", limits=limits, nice=0)  # niced, it would starve beside other tests
     yield found
     found.close(wait=5)
 

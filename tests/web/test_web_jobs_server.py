@@ -30,7 +30,19 @@ WAIT = 120.0
 
 @contextmanager
 def serve(data: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    command = [sys.executable, "-m", "saurus", "serve", "--port", "0", "--data-dir", str(data), *options]
+    command = [
+        sys.executable,
+        "-m",
+        "saurus",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data),
+        "--nice",
+        "0",
+        *options,
+    ]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert proc.stderr is not None

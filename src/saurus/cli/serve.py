@@ -13,6 +13,7 @@ from typing import Any
 
 from saurus.cli.args import add_command, float_value, int_value, say
 from saurus.errors import OptionError, os_reason
+from saurus.jobs.runner import NICE
 from saurus.jobs.service import MAX_JOB_BUDGET, MAX_QUEUED, JobLimits, Jobs, default_data_dir
 from saurus.jobs.uploads import (
     MAX_DISK_BYTES,
@@ -120,6 +121,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         "--jobs", type=jobs_value, default=1, metavar="N", help="jobs that train at once (default: 1)"
     )
     g.add_argument(
+        "--nice",
+        type=nice_value,
+        default=NICE,
+        metavar="N",
+        help=f"the jobs' CPU priority, 0 to 19 (default: {NICE}: sampling requests come first)",
+    )
+    g.add_argument(
         "--resume-jobs",
         action="store_true",
         help="resume the jobs a stopped or killed server left interrupted (default: list them so)",
@@ -175,6 +183,13 @@ def jobs_value(text: str) -> int:
     return value
 
 
+def nice_value(text: str) -> int:
+    value = int_value(text)
+    if not 0 <= value <= 19:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 19, got {value}")
+    return value
+
+
 def queued_value(text: str) -> int:
     value = int_value(text)
     if not 0 <= value <= 10_000:
@@ -215,7 +230,7 @@ def open_jobs(args: argparse.Namespace) -> Jobs | None:
         ),
     )
     folder = args.data_dir if args.data_dir is not None else default_data_dir()
-    return Jobs(folder.expanduser(), slots=args.jobs, limits=limits, resume=args.resume_jobs)
+    return Jobs(folder.expanduser(), slots=args.jobs, limits=limits, resume=args.resume_jobs, nice=args.nice)
 
 
 def timeout_value(text: str) -> float:

@@ -118,8 +118,9 @@ class JobRunner:
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         on_change: Callable[[JobRecord], None] | None = None,
+        nice: int = NICE,
     ) -> None:
-        self.store, self.slots, self.python = store, slots, python
+        self.store, self.slots, self.python, self.nice = store, slots, python, nice
         self.env = dict(os.environ if env is None else env)
         self.on_change = on_change
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -176,8 +177,9 @@ class JobRunner:
         except OSError as err:
             self.finish(job.id, "failed", f"cannot start the training process: {err}")
             return
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, proc.pid, NICE)
+        if self.nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, proc.pid, self.nice)
         with self.lock:
             self.procs[job.id] = proc
         self.changed(self.store.update(job.id, pid=proc.pid))

@@ -23,7 +23,7 @@ from typing import Any
 from saurus.data.datasets import DATASETS
 from saurus.errors import OptionError
 from saurus.jobs.progress import progress_of
-from saurus.jobs.runner import JobRunner
+from saurus.jobs.runner import NICE, JobRunner
 from saurus.jobs.store import JobRecord, JobStore, new_job_id
 from saurus.jobs.uploads import UploadError, UploadLimits, folder_bytes, store_upload
 from saurus.resources import human
@@ -138,11 +138,12 @@ class Jobs:
         limits: JobLimits | None = None,
         resume: bool = False,
         env: dict[str, str] | None = None,
+        nice: int = NICE,
     ) -> None:
         self.folder = folder
         self.limits = limits or JobLimits()
         self.store = JobStore(folder)
-        self.runner = JobRunner(self.store, slots, env=env)
+        self.runner = JobRunner(self.store, slots, env=env, nice=nice)
         self.runner.recover(resume=resume)
         self.runner.start()
 

@@ -255,7 +255,9 @@ def check_extra() -> None:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port, so that a port in use is one line, not a traceback."""
+    """A socket listening on host:port (a port in use is one line, not a traceback). It
+    listens before the jobs are recovered and the app is built, so a client that comes
+    as soon as the address is printed waits for its answer instead of being refused."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -266,6 +268,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(socket.SOMAXCONN)  # from now on a client waits in the backlog, never refused
     except OSError as err:
         sock.close()
         raise OptionError(f"cannot listen on {host}:{port}: {os_reason(err)}") from None

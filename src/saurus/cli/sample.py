@@ -14,6 +14,7 @@ from saurus.cli.args import (
     add_command,
     add_decoding_options,
     decoding_of,
+    positive_float,
     positive_int,
     refuse,
     say,
@@ -26,10 +27,18 @@ from saurus.files import models
 from saurus.files.outputs import (
     is_model_file,
 )
+from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import decoding_kwargs
 from saurus.generation.likely import write_most_likely
 from saurus.generation.novelty import overlap
-from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH, iter_lines, iter_text, iter_texts
+from saurus.generation.sampling import (
+    DEFAULT_MAX_LEN,
+    DEFAULT_TEXT_LENGTH,
+    DEFAULT_TIME_LIMIT,
+    iter_lines,
+    iter_text,
+    iter_texts,
+)
 from saurus.generation.scoring import evaluate, score_strings
 from saurus.generation.unknown_chars import drop_unknown, prepare_scored
 from saurus.protocol import SequenceModel
@@ -68,9 +77,62 @@ def load_text_model(path: Path) -> SequenceModel:
     return models.load_for(path, "text", "use 'saurus music sample' or 'saurus music eval'")[0]
 
 
+def add_constraint_options(p: argparse.ArgumentParser) -> None:
+    """--ends-with, --contains, --excludes, --min-len, --pattern, --time-limit (names)."""
+    g = p.add_argument_group(
+        "names that meet constraints (exact: the model's own names, only those that fit)"
+    )
+    g.add_argument("--ends-with", default="", metavar="TEXT", help="names that end with TEXT")
+    g.add_argument(
+        "--contains",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="names that hold TEXT (repeat for more)",
+    )
+    g.add_argument(
+        "--excludes",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="names without TEXT; one character or a string (repeat for more)",
+    )
+    g.add_argument("--min-len", type=positive_int, metavar="N", help="names of at least N characters")
+    g.add_argument(
+        "--pattern",
+        metavar="REGEX",
+        help="names that the regular expression matches whole (classes, alternation, repetition)",
+    )
+    g.add_argument(
+        "--time-limit",
+        type=positive_float,
+        metavar="SECONDS",
+        help=f"give up on constraints too rare to meet after this long (default: {DEFAULT_TIME_LIMIT:g})",
+    )
+
+
+def constraints_of(args: argparse.Namespace) -> Constraints | None:
+    """The constraints the options ask for (None: none); --max-len is one when given."""
+    found = Constraints(
+        ends_with=args.ends_with,
+        contains=tuple(args.contains),
+        excludes=tuple(args.excludes),
+        min_len=args.min_len,
+        max_len=args.max_len,
+        pattern=args.pattern,
+    )
+    return None if found.empty else found
+
+
+CONSTRAINT_FLAGS = ("--ends-with", "--contains", "--excludes", "--min-len", "--pattern", "--time-limit")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     model = load_text_model(args.model)
     out = sys.stdout
+    constraints = constraints_of(args) if model.mode == "lines" else None
+    # with --max-len a name longer is refused, not cut: the drawing goes one character past it
+    draw_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len + 1
     if model.mode == "lines" and args.most_likely is not None:
         given = {"-n": args.n, "--seed": args.seed, "--unique": args.unique, "--length": args.length}
         given |= {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
@@ -80,7 +142,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 f"--most-likely lists the likeliest names, so {clash[0]} has no effect; drop one"
             )
         max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
-        for note in write_most_likely(model, args.most_likely, out, args.prefix, args.novel, max_len):
+        for note in write_most_likely(
+            model, args.most_likely, out, args.prefix, args.novel, max_len, constraints
+        ):
             say(note)
         return 0
     rng = np.random.default_rng(args.seed)
@@ -90,10 +154,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
             refuse("--length", "stream models (text)", "for names, --max-len limits their length")
         n = 10 if args.n is None else args.n
         max_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+        limit = DEFAULT_TIME_LIMIT if args.time_limit is None else args.time_limit
         printed = 0
-        for batch in iter_lines(
-            model, n, rng, max_len=max_len, novel=args.novel, unique=args.unique, **decoding
-        ):
+        lines = iter_lines(
+            model,
+            n,
+            rng,
+            max_len=draw_len,
+            novel=args.novel,
+            unique=args.unique,
+            constraints=constraints,
+            time_limit=limit,
+            **decoding,
+        )
+        for batch in lines:
             out.write("\n".join(batch) + "\n")
             out.flush()
             printed += len(batch)
@@ -118,6 +192,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     for flag, value in stream_flags:
         if value:
             refuse(flag, "lines models (names)", instead[flag])
+    for flag in CONSTRAINT_FLAGS:
+        if getattr(args, flag[2:].replace("-", "_")):
+            refuse(flag, "lines models (names)", "this is a stream model; --prefix starts its text")
     length = DEFAULT_TEXT_LENGTH if args.length is None else args.length
     if args.n is None or args.n == 1:
         for piece in iter_text(model, length, rng, **decoding):
@@ -249,12 +326,16 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
         help="lines: the N most probable names, best first, each after its log-probability "
         "(an exact search; with --novel, new names only)",
     )
-    p.add_argument("--prefix", default="", help="text every sample starts with")
+    p.add_argument(
+        "--prefix", "--starts-with", dest="prefix", default="", help="text every sample starts with"
+    )
     p.add_argument(
         "--max-len",
         type=positive_int,
-        help=f"lines: longest name, prefix included (default: {DEFAULT_MAX_LEN})",
+        help="lines: only names of at most this many characters, prefix included (without it, a "
+        f"name is cut at {DEFAULT_MAX_LEN})",
     )
+    add_constraint_options(p)
     p.add_argument(
         "--length",
         type=positive_int,

@@ -36,6 +36,7 @@ from typing import TextIO
 import numpy as np
 
 from saurus.errors import OptionError
+from saurus.generation.constraints import Automaton, Constraints
 from saurus.generation.decoding import Decoding
 from saurus.generation.names import code_points
 from saurus.generation.novelty import Fence, chain_of, chain_step, read_record, recorded_names
@@ -149,6 +150,7 @@ class LikelySearch:
         novel: bool = False,
         expand: int = 256,
         stepper: Stepper | None = None,
+        automaton: Automaton | None = None,
     ) -> None:
         if model.mode != "lines":
             raise OptionError("--most-likely lists names, from a lines model; this is a stream model")
@@ -166,6 +168,10 @@ class LikelySearch:
         self.char = Column(np.array([-1], dtype=np.int64))
         self.depth = Column(np.array([0], dtype=np.int64))
         self.hash = Column(np.array([chain_of(self.codes[prefix_ids])], dtype=np.uint64))
+        # constraints: each node's automaton state; a name ends only where it accepts, and
+        # no entry enters the dead state (the search stays exact over the names allowed)
+        self.automaton = automaton
+        self.state = Column(np.array([automaton.run(prefix_ids) if automaton else 0], dtype=np.int64))
         root, cost = self.read_prefix(prefix_ids)
         self.chunks: list[object | None] = [root]
         self.starts = [0, 1]  # node index where each chunk starts (and the next free index)
@@ -220,6 +226,10 @@ class LikelySearch:
         self.char.extend(char)
         self.depth.extend(self.depth[node] + 1)
         self.hash.extend(chain_step(self.hash[node], self.codes[char]))
+        if self.automaton is not None:
+            self.state.extend(self.automaton.delta[self.state[node], char].astype(np.int64))
+        else:
+            self.state.extend(np.zeros(len(node), dtype=np.int64))
         self.grow(np.arange(first, first + len(node)), cost)
         self.prune()
 
@@ -234,6 +244,10 @@ class LikelySearch:
             ends[depth == 0] = np.inf  # no empty name
         if self.fence is not None:
             ends[self.fence.forbidden(self.hash[new])] = np.inf
+        if self.automaton is not None:
+            states = self.state[new]
+            ends[~self.automaton.accepting[states]] = np.inf
+            child[np.equal(self.automaton.delta[states].T, self.automaton.dead)] = np.inf
         ok = np.isfinite(ends) & (ends <= self.bound)
         self.done.add(ends[ok], new[ok], np.full(int(ok.sum()), self.eos))
         child[self.eos] = np.inf
@@ -299,12 +313,13 @@ def most_likely_names(
     prefix: str = "",
     novel: bool = False,
     max_len: int = DEFAULT_MAX_LEN,
+    constraints: Constraints | None = None,
 ) -> list[tuple[str, float]]:
     """The `n` most probable complete names (fewer if the model has fewer within max_len),
     each with its log-probability (natural log, end token included, as `score` totals
-    it), most probable first. A warning says when the memory budget made the search
-    approximate."""
-    search = likely_search(model, n, prefix=prefix, novel=novel, max_len=max_len)
+    it), most probable first; with `constraints`, the most probable of the names that meet
+    them. A warning says when the memory budget made the search approximate."""
+    search = likely_search(model, n, prefix=prefix, novel=novel, max_len=max_len, constraints=constraints)
     found = search.wanted(n)
     if search.approximate:
         warnings.warn(APPROXIMATE, stacklevel=2)
@@ -318,7 +333,13 @@ APPROXIMATE = (
 
 
 def likely_search(
-    model: SequenceModel, n: int, *, prefix: str = "", novel: bool = False, max_len: int = DEFAULT_MAX_LEN
+    model: SequenceModel,
+    n: int,
+    *,
+    prefix: str = "",
+    novel: bool = False,
+    max_len: int = DEFAULT_MAX_LEN,
+    constraints: Constraints | None = None,
 ) -> LikelySearch:
     """A checked LikelySearch for `n` names (see most_likely_names)."""
     if model.mode != "lines":
@@ -327,21 +348,31 @@ def likely_search(
     if n > MAX_MOST_LIKELY:
         raise OptionError(f"--most-likely {n} is above the limit of {MAX_MOST_LIKELY:,} names")
     prefix_ids = check_request(model, n, "number of names", Decoding(), prefix)
-    return LikelySearch(model, prefix_ids, check_max_len(max_len, len(prefix_ids)), novel=novel)
+    automaton = None if constraints is None or constraints.empty else constraints.compile(model.vocab)
+    room = check_max_len(max_len, len(prefix_ids))
+    return LikelySearch(model, prefix_ids, room, novel=novel, automaton=automaton)
 
 
 def write_most_likely(
-    model: SequenceModel, n: int, out: TextIO, prefix: str, novel: bool, max_len: int
+    model: SequenceModel,
+    n: int,
+    out: TextIO,
+    prefix: str,
+    novel: bool,
+    max_len: int,
+    constraints: Constraints | None = None,
 ) -> list[str]:
     """Write the n most probable names to `out`, one "logp<TAB>name" line each (as `score`
     prints, with the name's total log-probability); return notes for the user."""
-    search = likely_search(model, n, prefix=prefix, novel=novel, max_len=max_len)
+    search = likely_search(model, n, prefix=prefix, novel=novel, max_len=max_len, constraints=constraints)
     found = search.wanted(n)
     out.write("".join(f"{logp:.4f}\t{name}\n" for name, logp in found))
     notes = []
     if search.approximate:
         notes.append(APPROXIMATE.replace("the names are in order", "the names are printed in order"))
     if len(found) < n:
-        kind = "new names" if novel else "names"
+        kind = ("new names" if novel else "names") + (
+            "" if constraints is None or constraints.empty else " that meet the constraints"
+        )
         notes.append(f"only {len(found)} {kind} of {max_len} characters or less exist for this model")
     return notes

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saurus.data.vocab import Vocab
+from saurus.generation.constraints import Automaton
 from saurus.generation.decoding import Decoding, choose
 from saurus.generation.novelty import Fence, chain_of, chain_step, contains
 from saurus.generation.steppers import Stepper, stepper_for
@@ -62,10 +63,12 @@ def draw_names(
     max_len: int,
     fence: Fence | None = None,
     stepper: Stepper | None = None,
+    automaton: Automaton | None = None,
 ) -> list[str]:
-    """Up to `batch` names (all of them without a fence), in row order; see the module."""
+    """Up to `batch` names (all of them without a fence or an automaton), in row order; see
+    the module."""
     stepper = stepper_for(model) if stepper is None else stepper
-    return NameBatch(model, stepper, how, rng, prefix_ids, max_len, fence).draw(batch)
+    return NameBatch(model, stepper, how, rng, prefix_ids, max_len, fence, automaton).draw(batch)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class NameBatch:
     prefix_ids: np.ndarray
     max_len: int
     fence: Fence | None = None
+    automaton: Automaton | None = None
 
     def __post_init__(self) -> None:
         eos = self.model.vocab.eos_id
@@ -95,8 +99,14 @@ class NameBatch:
         dropped = np.zeros(batch, dtype=bool)
         written: list[tuple[np.ndarray, np.ndarray]] = []  # per step: rows, what they drew
         room = self.max_len - len(self.prefix_ids)
+        auto = self.automaton
+        states = np.array([auto.run(self.prefix_ids) if auto is not None else 0])  # each node's
+        if auto is not None and states[0] == auto.dead:
+            return []
         for t in range(room):
             ids, lost = self.choose(nodes.logits, node_of, hashes, t == 0, t == room - 1)
+            if auto is not None:  # rejection: a row leaves as soon as its name cannot match
+                lost = lost | self.rejected(states[node_of], ids, t == room - 1)
             dropped[rows[lost]] = True
             going = (ids != self.eos) & ~lost
             written.append((rows[going], ids[going]))
@@ -108,8 +118,23 @@ class NameBatch:
             nodes = self.stepper.children(nodes, parent, ids)
             if self.fence is not None:
                 hashes = chain_step(hashes[parent], self.codes[ids])
+            if auto is not None:
+                states = auto.delta[states[parent], ids]
         names = assemble(self.codes, batch, self.prefix_ids, written)
         return [name for name, gone in zip(names, dropped.tolist(), strict=True) if not gone]
+
+    def rejected(self, states: np.ndarray, ids: np.ndarray, last: bool) -> np.ndarray:
+        """Rows whose name the automaton refuses: ended (the end token) in a state that does
+        not accept, or moved into the dead state, or (at the last step, where the name ends
+        at max_len) moved into a state that does not accept."""
+        auto = self.automaton
+        assert auto is not None
+        ended = ids == self.eos
+        after = auto.delta[states, np.where(ended, 0, ids)]
+        fails = np.where(ended, ~auto.accepting[states], after == auto.dead)
+        if last:
+            fails |= ~ended & ~auto.accepting[after]
+        return fails
 
     def choose(
         self, logits: np.ndarray, node_of: np.ndarray, hashes: np.ndarray, first: bool, last: bool

@@ -25,7 +25,10 @@ gives the same output again, streamed or not.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,7 @@ import numpy as np
 from saurus.data.corpus import normalise
 from saurus.data.vocab import EOS, Vocab
 from saurus.errors import OptionError, VocabularyError
+from saurus.generation.constraints import Automaton, Constraints
 from saurus.generation.decoding import (  # noqa: F401 (re-exported: the decoding rules live there)
     Decoding,
     check_temperature,
@@ -55,6 +59,8 @@ TEXT_BATCH = 4096  # texts generated side by side, at most
 MAX_COUNT = 2**62  # the most samples or characters one call may ask for
 NOVEL_TRIES = 50  # unique or novel names: at most this many draws per name asked for
 TEXT_CHUNK = 256  # characters drawn between two pieces of streamed text
+DEFAULT_TIME_LIMIT = 10.0  # seconds to find names that meet constraints
+MAX_TIME_LIMIT = 3600.0
 
 
 def check_count(value: int, what: str) -> int:
@@ -139,6 +145,8 @@ def iter_lines(
     greedy: bool = False,
     novel: bool = False,
     unique: bool = False,
+    constraints: Constraints | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> Iterator[list[str]]:
     """`n` names, yielded batch by batch (at most MAX_BATCH each) as they are made: each
     the prefix plus characters drawn until the end token or `max_len` characters in all
@@ -152,13 +160,27 @@ def iter_lines(
 
     With `unique` (alone), a name drawn again is dropped and more are drawn. After
     NOVEL_TRIES * n draws (one, when greedy: it draws the same name every time) it stops
-    with the names found so far. The names given are remembered until the iterator is done."""
+    with the names found so far. The names given are remembered until the iterator is done.
+
+    With `constraints` (saurus.generation.constraints), only whole names that meet them
+    come, drawn from the model's own distribution restricted to those names (rejection
+    sampling, exact; a row is given up once its prefix cannot match). Batches are drawn
+    until n names are found, for at most `time_limit` seconds: past it, after the names
+    found, TooRareError says how many were found and the estimated share of the model's
+    names that meet the constraints."""
     if model.mode != "lines":
         raise OptionError("names come from a lines model; this is a stream model (use iter_text)")
     how = Decoding(temperature, top_k, top_p, greedy)
     prefix_ids = check_request(model, n, "number of samples", how, prefix)
     max_len = check_max_len(max_len, len(prefix_ids))
     stepper = stepper_for(model)
+    if constraints is not None and not constraints.empty:
+        check_time_limit(time_limit)
+        automaton = constraints.compile(model.vocab)
+        fence = Fence(read_record(recorded_names(model))) if novel else None
+        new = NewNames() if unique and not novel else None
+        one = Draw(model, rng, how, prefix_ids, max_len, stepper, automaton, fence, new)
+        return constrained_lines(one, n, time_limit, constraints.describe())
     if novel:
         fence = Fence(read_record(recorded_names(model)))
         return novel_lines(model, n, rng, how, prefix_ids, max_len, fence, stepper)
@@ -232,6 +254,82 @@ def novel_lines(
         found += len(fresh)
         if fresh:
             yield fresh
+
+
+class TooRareError(OptionError):
+    """Constraints that too few of the model's names meet to find the names asked for in
+    the time given."""
+
+    def __init__(self, found: int, asked: int, drawn: int, seconds: float, said: str) -> None:
+        share = f"about {found / drawn:.2%}" if found else f"fewer than 1 in {drawn:,}"
+        super().__init__(
+            f"found {found} of {asked} names that meet the constraints ({said}) in {seconds:g} s: "
+            f"{share} of the model's names meet them (of {drawn:,} drawn); give more time "
+            "(--time-limit), loosen the constraints or raise the temperature"
+        )
+        self.found, self.asked, self.drawn = found, asked, drawn
+
+
+def check_time_limit(seconds: float) -> None:
+    if not is_real(seconds) or not 0 < seconds <= MAX_TIME_LIMIT:
+        raise OptionError(f"the time limit must be above 0 and at most {MAX_TIME_LIMIT:g} seconds")
+
+
+@dataclass
+class Draw:
+    """One batch of names under an automaton: plain, new-only (a fence) or unique."""
+
+    model: SequenceModel
+    rng: np.random.Generator
+    how: Decoding
+    prefix_ids: np.ndarray
+    max_len: int
+    stepper: Stepper
+    automaton: Automaton
+    fence: Fence | None = None
+    new: NewNames | None = None
+
+    @property
+    def cap(self) -> int:
+        return min(MAX_BATCH, self.stepper.batch_cap)
+
+    def exhausted(self) -> bool:
+        """Whether no new name is left (a fence whose root is dead)."""
+        if self.fence is None:
+            return False
+        root = np.array([chain_of(code_points(self.model.vocab)[self.prefix_ids])])
+        return bool(self.fence.is_dead(root)[0])
+
+    def __call__(self, rows: int, room: int) -> list[str]:
+        args = (self.model, rows, self.rng, self.how, self.prefix_ids, self.max_len)
+        names = draw_names(*args, self.fence, self.stepper, self.automaton)
+        if self.fence is not None:
+            self.fence.settle()
+            names = self.fence.keep(names)
+        if self.new is not None:
+            names = self.new.take(names, room)
+        return names[:room]
+
+
+def constrained_lines(draw_batch: Draw, n: int, time_limit: float, said: str) -> Iterator[list[str]]:
+    """Batches of names that meet the constraints, until n; the batch size follows the
+    share met so far. Past `time_limit` seconds, TooRareError (after the names found)."""
+    started = time.monotonic()
+    found, drawn = 0, 0
+    while found < n:
+        if (
+            time.monotonic() - started > time_limit
+            or draw_batch.exhausted()
+            or (draw_batch.how.greedy and drawn)
+        ):
+            raise TooRareError(found, n, max(drawn, 1), time_limit, said)
+        share = (found + 1) / (drawn + 1)
+        rows = int(min(draw_batch.cap, max(64, math.ceil(1.2 * (n - found) / share))))
+        names = draw_batch(rows, n - found)
+        drawn += rows
+        found += len(names)
+        if names:
+            yield names
 
 
 # --- text (stream models) ---

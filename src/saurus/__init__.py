@@ -31,10 +31,13 @@ _EXPORTS = {
     ),
     "saurus.training.loop": ("TrainConfig", "TrainResult", "train_file", "train_text"),
     "saurus.data.vocab": ("Vocab",),
+    "saurus.generation.constraints": ("Constraints",),
+    "saurus.generation.likely": ("most_likely_names",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
+    "Constraints",
     "DataError",
     "LinesCorpus",
     "LossReport",
@@ -56,6 +59,7 @@ __all__ = [
     "iter_texts",
     "load",
     "make_corpus",
+    "most_likely_names",
     "read_text",
     "save",
     "score_strings",
@@ -68,6 +72,8 @@ if TYPE_CHECKING:
     from saurus.data.vocab import Vocab
     from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
     from saurus.files.models import load, save
+    from saurus.generation.constraints import Constraints
+    from saurus.generation.likely import most_likely_names
     from saurus.generation.sampling import (
         generate_lines,
         generate_text,

@@ -4,6 +4,7 @@ on a small names model and a small text model trained here."""
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import socket
 import sys
@@ -382,3 +383,46 @@ def test_each_name_says_whether_it_is_in_the_training_data(client: TestClient, d
     )
     text = client.post("/v1/completions", json={"model": "sonnets", "max_tokens": 20, "seed": 0}).json()
     assert text["choices"][0]["in_training_data"] is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "check"),
+    [
+        ({"ends_with": "rex"}, lambda n: n.endswith("rex")),
+        ({"contains": ["ra", "o"], "max_len": 10}, lambda n: "ra" in n and "o" in n and len(n) <= 10),
+        ({"excludes": ["a", "e"], "min_len": 4}, lambda n: not set("ae") & set(n) and len(n) >= 4),
+        (
+            {"pattern": "[bcd][a-z]*(don|rex)", "novel": True},
+            lambda n: re.fullmatch("[bcd][a-z]*(don|rex)", n),
+        ),
+    ],
+)
+def test_constraints_over_http(fields: dict[str, Any], check: Any) -> None:
+    client = TestClient(create_app(load_served(["dinos"])))
+    reply = client.post("/v1/completions", json={"model": "dinos", "n": 12, "seed": 2, **fields})
+    assert reply.status_code == 200, reply.text
+    names = [c["text"] for c in reply.json()["choices"]]
+    assert len(names) == 12 and all(check(n) for n in names)
+    with_prompt = client.post(
+        "/v1/completions", json={"model": "dinos", "n": 3, "prompt": "ty", "ends_with": "us"}
+    )
+    assert all(("ty" + c["text"]).endswith("us") for c in with_prompt.json()["choices"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"pattern": "(a|b)*a(a|b){14}"}, "too complex"),
+        ({"pattern": "("}, "not a regular expression"),
+        ({"pattern": "x" * 301}, "pattern"),
+        ({"pattern": "[0-9]"}, "no name can meet"),
+        ({"contains": ["a"] * 9}, "contains"),
+        ({"ends_with": "a", "stream": True}, "not streamed"),
+    ],
+)
+def test_hostile_constraints_over_http_are_a_400(fields: dict[str, Any], said: str) -> None:
+    client = TestClient(create_app(load_served(["dinos", "shakespeare"])))
+    reply = client.post("/v1/completions", json={"model": "dinos", **fields})
+    assert reply.status_code == 400 and said in reply.json()["error"]["message"], reply.text
+    text = client.post("/v1/completions", json={"model": "shakespeare", "ends_with": "a"})
+    assert text.status_code == 400 and "names models" in text.json()["error"]["message"]

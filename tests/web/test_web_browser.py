@@ -192,6 +192,26 @@ def test_new_names_only_and_a_prefix(page: Page, data_dir: Path) -> None:
     assert all(n.startswith("tyr") and n not in training for n in names)
 
 
+def test_constraints_from_the_page(page: Page) -> None:
+    page.fill("#count", "10")
+    page.click("#constraints summary")
+    page.fill("#ends-with", "Rex")  # the model is lowercase: the page says it the model's way
+    page.fill("#excludes", "a, e")
+    page.fill("#max-len", "9")
+    run(page, "#generate")
+    names = page.locator("#names td.name").all_inner_texts()
+    assert len(names) == 10 and all(
+        n.endswith("rex") and len(n) <= 9 and not set("ae") & set(n) for n in names
+    )
+    page.fill("#ends-with", "")
+    page.fill("#excludes", "")
+    page.fill("#max-len", "")
+    page.fill("#pattern", "(")
+    run(page, "#generate")
+    assert page.is_visible("#error") and "not a regular expression" in page.inner_text("#error")
+    page.fill("#pattern", "")
+
+
 def test_a_refused_request_shows_the_servers_message(page: Page) -> None:
     page.fill("#temperature", "9")
     run(page, "#generate")

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from saurus.errors import OptionError
+from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import Decoding, decoding_kwargs
 from saurus.generation.sampling import (
     DEFAULT_TEXT_LENGTH,
+    DEFAULT_TIME_LIMIT,
     MAX_COUNT,
     generate_lines,
     generate_texts,
@@ -32,6 +35,7 @@ from saurus.generation.scoring import LossReport, score_strings
 from saurus.protocol import SequenceModel
 
 MAX_STOP_STRINGS = 16
+CONSTRAINT_FIELDS = {"ends_with", "contains", "excludes", "min_len", "max_len", "pattern"}
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,24 @@ def complete(
     num_return_sequences: int = 1,
     stop: str | Sequence[str] | None = None,
     seed: int | np.random.Generator | None = None,
+    constraints: Constraints | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    **constraint_options: Any,
 ) -> list[Completion]:
     """The continuations of `prompt`, with their finish reasons (see the module docstring).
-    `seed` may be a Generator, which is drawn from (a session that goes on drawing)."""
+    `seed` may be a Generator, which is drawn from (a session that goes on drawing).
+
+    A names model takes constraints on the whole name (prompt included), as `constraints`
+    or as its fields: ends_with, contains, excludes, min_len, max_len, pattern
+    (saurus.generation.constraints); the names are the model's own, only those that meet
+    them (exact), found within `time_limit` seconds (else TooRareError)."""
+    if constraint_options:
+        unknown = set(constraint_options) - CONSTRAINT_FIELDS
+        if unknown:
+            raise OptionError(f"unknown option {sorted(unknown)[0]!r}")
+        constraints = Constraints(starts_with="", **constraint_options)
+    if constraints is not None and not constraints.empty and model.mode != "lines":
+        raise OptionError("constraints apply to names models; this one writes running text")
     decoding = Decoding.from_options(temperature, top_k, top_p)
     if not is_whole(max_new_tokens) or not 1 <= max_new_tokens <= MAX_COUNT:
         raise OptionError(f"max_new_tokens must be a whole number, 1 or more, got {max_new_tokens}")
@@ -88,16 +107,21 @@ def complete(
     how = decoding_kwargs(decoding)
     rng = np.random.default_rng(seed)
     if model.mode == "lines":
+        room = len(prompt) + max_new_tokens
+        if constraints is not None and constraints.max_len is not None:  # longer is refused, not cut
+            room = max(len(prompt) + 1, constraints.max_len + 1)
         names = generate_lines(
             model,
             num_return_sequences,
             rng,
             prefix=prompt,
-            max_len=len(prompt) + max_new_tokens,
+            max_len=room,
+            constraints=constraints,
+            time_limit=time_limit,
             **how,
         )
         tails = [name[len(prompt) :] for name in names]
-        ended = [len(t) < max_new_tokens for t in tails]
+        ended = [len(t) < max_new_tokens or constraints is not None for t in tails]
     else:
         texts = generate_texts(model, num_return_sequences, max_new_tokens, rng, prefix=prompt, **how)
         tails, ended = [t[len(prompt) :] for t in texts], [False] * len(texts)

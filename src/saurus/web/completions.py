@@ -11,12 +11,21 @@ import time
 import uuid
 from collections.abc import Mapping
 
+import numpy as np
+
 from saurus.data.corpus import normalise
 from saurus.errors import SaurusError, VocabularyError
 from saurus.generation.api import Score, check_stop, complete, cut_at_stop, score
+from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import Decoding, decoding_kwargs
 from saurus.generation.novelty import seen_mask
-from saurus.generation.sampling import MAX_NAME_LEN, generate_lines
+from saurus.generation.sampling import (
+    DEFAULT_TIME_LIMIT,
+    MAX_NAME_LEN,
+    TooRareError,
+    generate_lines,
+    iter_lines,
+)
 from saurus.generation.scoring import check_texts
 from saurus.web.limits import NO_DEADLINE, Deadline, TimedGenerator, timed
 from saurus.web.logprobs import completion_logprobs
@@ -118,6 +127,27 @@ def check_options(req: CompletionRequest, mode: str) -> None:
         raise invalid("logprobs are not streamed; ask for them without stream", "logprobs")
     if req.novel and mode != "lines":
         raise invalid("novel applies to names models; this one writes running text", "novel")
+    found = constraints_of(req)
+    if found is not None and mode != "lines":
+        raise invalid("constraints apply to names models; this one writes running text", "pattern")
+    if found is not None and req.stream:
+        raise invalid("names that meet constraints are not streamed; ask without stream", "stream")
+
+
+def constraints_of(req: CompletionRequest) -> Constraints | None:
+    """The request's constraints on whole names (None: none), checked (400 when wrong)."""
+    try:
+        found = Constraints(
+            ends_with=req.ends_with,
+            contains=tuple(req.contains),
+            excludes=tuple(req.excludes),
+            min_len=req.min_len,
+            max_len=req.max_len,
+            pattern=req.pattern,
+        )
+    except SaurusError as err:
+        raise invalid(str(err), "pattern" if req.pattern else None) from None
+    return None if found.empty else found
 
 
 def draw(model: object, req: CompletionRequest, prompt: str, tokens: int, deadline: Deadline) -> Drawn:
@@ -125,6 +155,9 @@ def draw(model: object, req: CompletionRequest, prompt: str, tokens: int, deadli
     draws come from the seed (as np.random.default_rng(seed) gives them), through a
     generator that looks at the deadline before each step."""
     rng = TimedGenerator(req.seed, deadline)
+    constraints = constraints_of(req)
+    if constraints is not None:
+        return constrained(model, req, prompt, tokens, rng, constraints, deadline)
     if not req.novel:
         done = complete(
             model,  # type: ignore[arg-type]
@@ -149,6 +182,41 @@ def draw(model: object, req: CompletionRequest, prompt: str, tokens: int, deadli
     )
     tails = [name[len(prompt) :] for name in names]
     return [(t, len(t) < tokens) for t in tails]
+
+
+def constrained(
+    model: object,
+    req: CompletionRequest,
+    prompt: str,
+    tokens: int,
+    rng: np.random.Generator,
+    constraints: Constraints,
+    deadline: Deadline,
+) -> Drawn:
+    """Names that meet the constraints, drawn exactly (saurus.generation.constraints), for
+    at most the time the request has left: fewer than n when they are rare, none is a 400
+    that says how rare."""
+    how = decoding_kwargs(Decoding.from_options(req.temperature, req.top_k, req.top_p))
+    room = len(prompt) + tokens if req.max_len is None else max(len(prompt) + 1, req.max_len + 1)
+    names: list[str] = []
+    try:
+        for batch in iter_lines(
+            model,  # type: ignore[arg-type]
+            req.n,
+            rng,
+            prefix=prompt,
+            max_len=min(room, MAX_NAME_LEN),
+            novel=req.novel,
+            constraints=constraints,
+            time_limit=max(0.1, min(DEFAULT_TIME_LIMIT, deadline.left())),
+            **how,
+        ):
+            names += batch
+    except TooRareError as err:
+        if not names:
+            raise invalid(str(err).replace("--time-limit", "a longer timeout"), "pattern") from None
+    tails = [name[len(prompt) :] for name in names]
+    return [(t, True) for t in tails]
 
 
 def cut(drawn: Drawn, stops: list[str]) -> list[tuple[str, str, bool]]:

@@ -101,6 +101,10 @@ class Deadline:
         if time.monotonic() > self.end:
             raise TimeLimitError(f"the request ran for more than {self.seconds:g} s")
 
+    def left(self) -> float:
+        """Seconds until the deadline (0 once past it)."""
+        return max(0.0, self.end - time.monotonic())
+
 
 NO_DEADLINE = Deadline()
 

@@ -61,6 +61,20 @@ class CompletionRequest(Request):
     )
     top_k: int = Field(0, ge=0, le=MAX_TOP_K, description="saurus: draw from the k likeliest (0: all)")
     novel: bool = Field(False, description="saurus, names models: only names not in the training data")
+    ends_with: str = Field("", max_length=64, description="saurus, names: names that end with this")
+    contains: list[str] = Field(
+        default_factory=list, max_length=8, description="saurus, names: names that hold each of these"
+    )
+    excludes: list[str] = Field(
+        default_factory=list, max_length=8, description="saurus, names: names without any of these"
+    )
+    min_len: int | None = Field(None, ge=1, le=10_000, description="saurus, names: at least this long")
+    max_len: int | None = Field(
+        None, ge=1, le=10_000, description="saurus, names: at most this long, prompt included"
+    )
+    pattern: str | None = Field(
+        None, max_length=300, description="saurus, names: a regular expression the whole name matches"
+    )
     stream: bool = Field(False, description="send the text as it is drawn, as server-sent events")
     stream_options: StreamOptions | None = Field(None, description="with stream: include_usage")
     user: str | None = Field(None, description="accepted and ignored")

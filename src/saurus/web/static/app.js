@@ -136,18 +136,34 @@ function showNames(names, scores, known = []) {
   });
 }
 
+// The constraints panel as API fields (empty fields are left out).
+function constraints(model) {
+  const text = (id) => (model.lowercase ? $(id).value.toLowerCase() : $(id).value).trim();
+  const list = (id) => text(id).split(",").map((s) => s.trim()).filter((s) => s);
+  const body = {};
+  if (text("ends-with")) body.ends_with = text("ends-with");
+  if (list("contains").length) body.contains = list("contains");
+  if (list("excludes").length) body.excludes = list("excludes");
+  if ($("min-len").value.trim()) body.min_len = number("min-len");
+  if ($("max-len").value.trim()) body.max_len = number("max-len");
+  if ($("pattern").value.trim()) body.pattern = $("pattern").value.trim();
+  return body;
+}
+
 async function generateNames() {
   const model = models[$("model").value];
   const prefix = model.lowercase ? $("prefix").value.toLowerCase() : $("prefix").value;
   const asked = number("count");
   const reply = await api("/v1/completions", {
-    ...decoding(), prompt: prefix, n: asked, novel: $("novel").checked,
+    ...decoding(), prompt: prefix, n: asked, novel: $("novel").checked, ...constraints(model),
   });
   const names = reply.choices.map((c) => prefix + c.text);
   const known = reply.choices.map((c) => c.in_training_data);
   const scores = names.length ? (await api("/v1/score", { model: model.id, texts: names })).data : [];
   showNames(names, scores, known);
-  const fewer = names.length < asked ? ` (only ${names.length} of ${asked} were new; try a higher temperature)` : "";
+  const constrained = Object.keys(constraints(model)).length > 0;
+  const why = constrained ? "met the constraints in the time given; loosen them" : "were new; try a higher temperature";
+  const fewer = names.length < asked ? ` (only ${names.length} of ${asked} ${why})` : "";
   return `${names.length} names${fewer}`;
 }
 

@@ -81,9 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     print(f"\nconstraints, pretrained dinos model, {args.threads} threads\n")
-    print(
-        "| constraints | share of the model's names | names | names/s (command, start-up included) | time (s) |"
-    )
+    print("| constraints | share of the model's names | names | names/s (whole command) | time (s) |")
     print("|---|---|---|---|---|")
     for label, flags, constraints in CASES:
         n = args.plain if constraints is None else args.n

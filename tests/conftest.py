@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = path.parent.name
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
-        if path.name == "test_web_browser.py":
+        if path.name in ("test_web_browser.py", "test_export_browser.py"):
             item.add_marker("browser")
         if path.name.startswith("test_fuzz_"):
             item.add_marker("fuzz")

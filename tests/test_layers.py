@@ -3,7 +3,7 @@
 Layers from the ground up; a module may import its own layer and those below it:
 
     base (errors, atomic, resources) < data < protocol < generation < reference < models
-    < files < training < music < classics < plot < jobs < web < cli (entry and __main__ on top)
+    < files < training < music < classics < plot < export < jobs < web < cli (entry and __main__ on top)
 
 (reference/ sits below models/: the classic model runs the exercise's own functions.)
 Beside the order: no cycles (function-local imports count), no function-local import
@@ -35,6 +35,7 @@ LAYERS = [
     ("music", ("saurus.music",)),
     ("classics", ("saurus.classics",)),
     ("plot", ("saurus.plot",)),
+    ("export", ("saurus.export",)),
     ("jobs", ("saurus.jobs",)),
     ("web", ("saurus.web",)),
     ("cli", ("saurus.cli", "saurus.entry", "saurus.__main__")),

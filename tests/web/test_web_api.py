@@ -426,3 +426,14 @@ def test_hostile_constraints_over_http_are_a_400(fields: dict[str, Any], said: s
     assert reply.status_code == 400 and said in reply.json()["error"]["message"], reply.text
     text = client.post("/v1/completions", json={"model": "shakespeare", "ends_with": "a"})
     assert text.status_code == 400 and "names models" in text.json()["error"]["message"]
+
+
+def test_a_names_model_exports_as_a_page_and_a_text_model_is_refused() -> None:
+    client = TestClient(create_app(load_served(["dinos", "shakespeare"])))
+    reply = client.get("/v1/models/dinos/export")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
+    assert 'filename="dinos.html"' in reply.headers["content-disposition"]
+    assert '<meta name="generator" content="saurus export">' in reply.text
+    refused = client.get("/v1/models/shakespeare/export")
+    assert refused.status_code == 400 and "names models" in refused.json()["error"]["message"]
+    assert client.get("/v1/models/nope/export").status_code == 404

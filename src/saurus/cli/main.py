@@ -22,6 +22,7 @@ from saurus.cli.args import (
 )
 from saurus.cli.complete import add_complete_command
 from saurus.cli.datasets import add_datasets_command
+from saurus.cli.export import add_export_command
 from saurus.cli.music import add_jazz_command, add_music_command
 from saurus.cli.plot import add_plot_command
 from saurus.cli.reproduce import add_reproduce_command
@@ -53,6 +54,7 @@ def build_parser() -> Parser:
     add_datasets_command(sub)
     add_complete_command(sub)
     add_serve_command(sub)
+    add_export_command(sub)
     add_plot_command(sub)
     parser.commands = dict(sub.choices)
     return parser

@@ -1,5 +1,5 @@
 """Where saurus writes, checked before any work: the one output policy for every file it
-writes (models, logs, training states, pictures, MIDI and WAV files).
+writes (models, logs, training states, pictures, MIDI and WAV files, exported pages).
 
 The rules, so that no file a user had is lost by mistake:
 - never over the training data, a folder, or a file that is not a saurus model (or log);
@@ -99,6 +99,18 @@ def any_file(path: Path) -> bool:
     return True
 
 
+PAGE_MARK = b'<meta name="generator" content="saurus export">'
+
+
+def is_saurus_page(path: Path) -> bool:
+    """A page `saurus export` wrote: its mark in the first 4 KiB."""
+    try:
+        with path.open("rb") as f:
+            return PAGE_MARK in f.read(4096)
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class Output:
     """One kind of file saurus writes: what it is called, its option, how to recognise one
@@ -118,6 +130,7 @@ STATE = Output("the training state", "-o", "a saurus training state", is_model_f
 PICTURE = Output("the picture", "-o", "picture", is_picture, tuple(PICTURE_SIGNATURES))
 MIDI = Output("the MIDI file", "-o", "a file", any_file)
 WAV = Output("the WAV file", "--wav", "a file", any_file)
+PAGE = Output("the page", "-o", "a page saurus exported", is_saurus_page, (".html", ".htm"))
 
 
 def check_output(

@@ -31,6 +31,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from saurus import __version__
 from saurus.errors import SaurusError
+from saurus.export.page import page_html
 from saurus.jobs.service import Jobs
 from saurus.web.access import ApiKey
 from saurus.web.completions import (
@@ -261,6 +262,18 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
     async def get_model(model_id: str) -> ModelCard:
         """One model."""
         return model_card(find_model(served, model_id))
+
+    @app.get("/v1/models/{model_id}/export", responses=ERRORS, tags=["models"])
+    async def export_model(model_id: str) -> Response:
+        """The names model as one HTML page that generates names in any browser, offline
+        (what `saurus export` writes), as a download."""
+        found = find_model(served, model_id)
+        page = await anyio.to_thread.run_sync(page_html, found.model, model_id)
+        return Response(
+            page,
+            media_type="text/html",
+            headers={"Content-Disposition": f'attachment; filename="{model_id}.html"'},
+        )
 
     @app.post("/v1/completions", response_model=CompletionResponse, responses=ERRORS, tags=["generation"])
     async def completions(req: CompletionRequest, request: Request) -> Response:

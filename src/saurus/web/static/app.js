@@ -150,6 +150,25 @@ function constraints(model) {
   return body;
 }
 
+// GET /v1/models/{id}/export: the model as one HTML page, saved by the browser.
+async function exportPage() {
+  const id = $("model").value;
+  const key = sessionStorage.getItem(KEY);
+  const res = await fetch(`/v1/models/${encodeURIComponent(id)}/export`, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    throw new Error(data.error ? data.error.message : `${res.status} ${res.statusText}`);
+  }
+  const blob = await res.blob();
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${id}.html`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  return `exported ${id}.html (${Math.round(blob.size / 1024)} KiB)`;
+}
+
 async function generateNames() {
   const model = models[$("model").value];
   const prefix = model.lowercase ? $("prefix").value.toLowerCase() : $("prefix").value;
@@ -596,6 +615,7 @@ async function start() {
   $("text-form").addEventListener("submit", () => busy(completeText));
   $("music-form").addEventListener("submit", () => busy(generateMusic));
   $("stop-text").addEventListener("click", () => { if (textStop) textStop.abort(); });
+  $("export").addEventListener("click", () => busy(exportPage));
   $("continue").addEventListener("click", () => { $("text-prompt").value = lastText; });
   try {
     await loadModels();

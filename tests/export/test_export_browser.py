@@ -68,7 +68,8 @@ def python_probabilities(model: SequenceModel, prefix: str) -> np.ndarray:
 
 def tiny(dinos_path: Path, **options: object) -> SequenceModel:
     names = "\n".join(dinos_path.read_text().lower().split("\n")[:400]) + "\n"
-    config = saurus.TrainConfig(engine="numpy", hidden=24, iterations=40, val_fraction=0, **options)  # type: ignore[arg-type]
+    given = {"engine": "numpy", "hidden": 24, "iterations": 40, "val_fraction": 0, **options}
+    config = saurus.TrainConfig(**given)  # type: ignore[arg-type]
     return saurus.train_text(names, config).model
 
 

@@ -112,16 +112,24 @@ def add_constraint_options(p: argparse.ArgumentParser) -> None:
 
 
 def constraints_of(args: argparse.Namespace) -> Constraints | None:
-    """The constraints the options ask for (None: none); --max-len is one when given."""
+    """The constraints the options ask for (None: none). --max-len alone is the drawing's
+    limit, as it always was (a name is cut there; with --novel the new names within it are
+    counted exactly); beside other constraints it is one of them (a longer name is refused)."""
     found = Constraints(
         ends_with=args.ends_with,
         contains=tuple(args.contains),
         excludes=tuple(args.excludes),
         min_len=args.min_len,
-        max_len=args.max_len,
         pattern=args.pattern,
     )
-    return None if found.empty else found
+    if found.empty:
+        return None
+    return Constraints(**{**vars_of(found), "max_len": args.max_len})
+
+
+def vars_of(found: Constraints) -> dict[str, object]:
+    names = ("starts_with", "ends_with", "contains", "excludes", "min_len", "max_len", "pattern")
+    return {name: getattr(found, name) for name in names}
 
 
 CONSTRAINT_FLAGS = ("--ends-with", "--contains", "--excludes", "--min-len", "--pattern", "--time-limit")
@@ -131,8 +139,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model = load_text_model(args.model)
     out = sys.stdout
     constraints = constraints_of(args) if model.mode == "lines" else None
-    # with --max-len a name longer is refused, not cut: the drawing goes one character past it
-    draw_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len + 1
+    # beside constraints, a name longer than --max-len is refused, not cut: the drawing goes
+    # one character past it
+    draw_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
+    if constraints is not None and args.max_len is not None:
+        draw_len = args.max_len + 1
     if model.mode == "lines" and args.most_likely is not None:
         given = {"-n": args.n, "--seed": args.seed, "--unique": args.unique, "--length": args.length}
         given |= {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
@@ -332,8 +343,8 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-len",
         type=positive_int,
-        help="lines: only names of at most this many characters, prefix included (without it, a "
-        f"name is cut at {DEFAULT_MAX_LEN})",
+        help="lines: longest name, prefix included: a name is cut there (default: "
+        f"{DEFAULT_MAX_LEN}); beside other constraints, a longer name is refused instead",
     )
     add_constraint_options(p)
     p.add_argument(

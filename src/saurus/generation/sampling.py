@@ -317,11 +317,9 @@ def constrained_lines(draw_batch: Draw, n: int, time_limit: float, said: str) ->
     started = time.monotonic()
     found, drawn = 0, 0
     while found < n:
-        if (
-            time.monotonic() - started > time_limit
-            or draw_batch.exhausted()
-            or (draw_batch.how.greedy and drawn)
-        ):
+        if draw_batch.exhausted():  # no new name is left within max_len
+            return
+        if time.monotonic() - started > time_limit or (draw_batch.how.greedy and drawn):
             raise TooRareError(found, n, max(drawn, 1), time_limit, said)
         share = (found + 1) / (drawn + 1)
         rows = int(min(draw_batch.cap, max(64, math.ceil(1.2 * (n - found) / share))))

@@ -53,10 +53,11 @@ def share(constraints: Constraints | None) -> float:
 def timed(args: list[str], n: int, threads: int, repeat: int) -> float:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     best = float("inf")
+    limit = ["--time-limit", "600"] if args else []
     for _ in range(repeat):
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "saurus", "sample", "dinos", "-n", str(n), "--seed", "0", *args],
+            [sys.executable, "-m", "saurus", "sample", "dinos", "-n", str(n), "--seed", "0", *args, *limit],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -25,7 +25,7 @@ require("fastapi")
 require("python_multipart")
 import httpx  # noqa: E402
 
-WAIT = 120.0
+WAIT = 240.0  # seconds: a loaded machine (the suite beside it) slows the job a lot
 
 
 @contextmanager
@@ -113,7 +113,7 @@ def test_a_killed_server_leaves_its_job_interrupted_and_the_next_resumes_it(
     tmp_path: Path, names: bytes
 ) -> None:
     with serve(tmp_path) as (url, proc):
-        job_id = start_job(url, names, iterations="3000", engine="numpy", seed="2")
+        job_id = start_job(url, names, iterations="800", engine="numpy", seed="2")
         state = tmp_path / "jobs" / job_id / "model.saurus.resume"
         wait_for(url, job_id, lambda _: state.exists(), "a checkpoint")
         proc.kill()

@@ -115,21 +115,9 @@ def constraints_of(args: argparse.Namespace) -> Constraints | None:
     """The constraints the options ask for (None: none). --max-len alone is the drawing's
     limit, as it always was (a name is cut there; with --novel the new names within it are
     counted exactly); beside other constraints it is one of them (a longer name is refused)."""
-    found = Constraints(
-        ends_with=args.ends_with,
-        contains=tuple(args.contains),
-        excludes=tuple(args.excludes),
-        min_len=args.min_len,
-        pattern=args.pattern,
-    )
-    if found.empty:
+    if Constraints.from_fields(args, max_len=None).empty:
         return None
-    return Constraints(**{**vars_of(found), "max_len": args.max_len})
-
-
-def vars_of(found: Constraints) -> dict[str, object]:
-    names = ("starts_with", "ends_with", "contains", "excludes", "min_len", "max_len", "pattern")
-    return {name: getattr(found, name) for name in names}
+    return Constraints.from_fields(args)
 
 
 CONSTRAINT_FLAGS = ("--ends-with", "--contains", "--excludes", "--min-len", "--pattern", "--time-limit")

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,25 +177,21 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def jobs_value(text: str) -> int:
-    value = int_value(text)
-    if not 1 <= value <= MAX_JOB_SLOTS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_JOB_SLOTS}, got {value}")
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """A parser of whole numbers from `low` to `high`."""
+
+    def value(text: str) -> int:
+        found = int_value(text)
+        if not low <= found <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {found}")
+        return found
+
     return value
 
 
-def nice_value(text: str) -> int:
-    value = int_value(text)
-    if not 0 <= value <= 19:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 19, got {value}")
-    return value
-
-
-def queued_value(text: str) -> int:
-    value = int_value(text)
-    if not 0 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 10000, got {value}")
-    return value
+jobs_value = int_range(1, MAX_JOB_SLOTS)
+nice_value = int_range(0, 19)
+queued_value = int_range(0, 10_000)
 
 
 def count_value(text: str) -> int:

@@ -139,6 +139,17 @@ class Constraints:
             parts.append((self.pattern, False))
         return tuple(parts)
 
+    @classmethod
+    def from_fields(cls, given: object, **changes: object) -> Constraints:
+        """From any object with the fields' names as attributes (parsed options, a request),
+        lists as tuples; `changes` replace some."""
+        names = ("ends_with", "contains", "excludes", "min_len", "max_len", "pattern")
+        values = {name: getattr(given, name, None) for name in names} | changes
+        for name in ("contains", "excludes"):
+            values[name] = tuple(values[name] or ())
+        values["ends_with"] = values["ends_with"] or ""
+        return cls(**values)  # type: ignore[arg-type]
+
     @property
     def empty(self) -> bool:
         return not self.parts

@@ -137,14 +137,7 @@ def check_options(req: CompletionRequest, mode: str) -> None:
 def constraints_of(req: CompletionRequest) -> Constraints | None:
     """The request's constraints on whole names (None: none), checked (400 when wrong)."""
     try:
-        found = Constraints(
-            ends_with=req.ends_with,
-            contains=tuple(req.contains),
-            excludes=tuple(req.excludes),
-            min_len=req.min_len,
-            max_len=req.max_len,
-            pattern=req.pattern,
-        )
+        found = Constraints.from_fields(req)
     except SaurusError as err:
         raise invalid(str(err), "pattern" if req.pattern else None) from None
     return None if found.empty else found

@@ -62,6 +62,9 @@ SLOW = {
     "test_large_input.py::test_invalid_utf8_deep_in_a_large_file",
     # torch.compile pays a compile time up front
     "test_torch_engine.py::test_compile_trains_the_same_model_as_eager",
+    # real servers killed and restarted under a running job (the library's own kill and
+    # resume tests stay in the default run: tests/jobs)
+    "test_web_jobs_server.py",
 }
 SCALED = {"test_kill.py::test_sigkill_at_random_moments_leaves_a_model_that_loads_and_a_run_that_resumes"}
 

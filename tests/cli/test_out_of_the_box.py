@@ -1,5 +1,5 @@
-"""What works with no data at all: the embedded dinosaur list, the pretrained models, the
-Hugging Face-style generate API, `saurus datasets` and `train --val`."""
+"""What works with no data at all: the pretrained models, the Hugging Face-style generate
+API and `saurus datasets`; a dataset that is not here is one clear line. And `train --val`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_one_line_error, saurus
 
 import saurus as api
-from saurus.data.datasets import DATASETS, EMBEDDED_DIR, dataset_path
+from saurus.data.datasets import DATASETS, dataset_path
 from saurus.files.pretrained import PRETRAINED, pretrained_path
 from saurus.generation.api import complete
 from saurus.generation.scoring import score_strings
@@ -25,17 +25,17 @@ def no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_the_dinosaur_list_ships_and_is_verified(no_data: Path):
+def test_the_dinosaur_list_is_read_from_the_data_folder_and_verified(data_dir: Path):
     path = dataset_path("dinos", download=False)
-    assert path == EMBEDDED_DIR / "dinos.txt"
+    assert path.parent == data_dir
     assert hashlib.sha256(path.read_bytes()).hexdigest() == DATASETS["dinos"].sha256
 
 
-def test_train_dinos_works_without_any_data(no_data: Path, monkeypatch: pytest.MonkeyPatch):
+def test_train_dinos_without_any_data_says_where_to_put_it(no_data: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(no_data)
     result = saurus("train", "dinos", "-o", "d.saurus", "--lowercase", "--iterations", "30", "-q")
-    assert result.returncode == 0, result.stderr
-    assert "trained on 1382 names" in result.stderr
+    assert_one_line_error(result, "dataset 'dinos'", "SAURUS_DATA_DIR")
+    assert not (no_data / "d.saurus").exists()
 
 
 @pytest.mark.parametrize("name", sorted(PRETRAINED))
@@ -121,8 +121,7 @@ def test_datasets_lists_every_dataset_and_where_it_is(no_data: Path):
     assert result.returncode == 0, result.stderr
     for name in (*DATASETS, "metheny", "bach"):
         assert f"\n{name} " in "\n" + result.stdout
-    assert str(EMBEDDED_DIR / "dinos.txt") in result.stdout
-    assert "not here" in result.stdout  # the others, with no data folder and no cache
+    assert "not here" in result.stdout  # with no data folder and no cache
     assert DATASETS["names"].sha256[:12] in result.stdout
 
 

@@ -36,7 +36,7 @@ def test_missing_dataset_without_source_says_how_to_fix(
     monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.setenv(datasets.CACHE_DIR_ENV, str(tmp_path / "cache"))
     with pytest.raises(DataError, match="SAURUS_DATA_DIR"):
-        datasets.dataset_path("sonnets")  # no public source; dinos ships with saurus
+        datasets.dataset_path("sonnets")  # no public source
     with pytest.raises(DataError, match="unknown dataset 'dinosaurs'"):
         datasets.dataset_path("dinosaurs")
 

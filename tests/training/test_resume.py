@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import find_data_dir
 
-import saurus
 from saurus.cli import main as cli
 from saurus.errors import DataError, ModelFileError, OptionError
 from saurus.files import models
@@ -36,7 +36,12 @@ from saurus.training.loop import TrainConfig, TrainResult, train_text
 from saurus.training.monitor import Monitor
 from saurus.training.resume import state_path_for
 
-DINOS = (Path(saurus.__file__).parent / "data" / "embedded" / "dinos.txt").read_text()
+DINOS_PATH = find_data_dir() / "dinos.txt"
+if not DINOS_PATH.is_file():  # the cases are built from it at collection
+    if os.environ.get("CI") == "true":
+        raise FileNotFoundError(f"{DINOS_PATH} is missing (needed under CI)")
+    pytest.skip(f"the shared corpora are not at {DINOS_PATH.parent}", allow_module_level=True)
+DINOS = DINOS_PATH.read_text()
 LINES_TEXT = "\n".join(DINOS.splitlines()[:240]) + "\n"
 STREAM_TEXT = DINOS[:5000]
 F64 = {

@@ -2,9 +2,10 @@
 
 Lookup order for a named dataset: $SAURUS_DATA_DIR, then ../shared/data beside the
 repository (a development checkout), then the user cache ($SAURUS_CACHE_DIR or
-~/.cache/saurus), then the copy inside the package (the dinosaur list only, the embedded
-default), then a download from the public source into the cache. Every file is checked
-against its sha256 before use.
+~/.cache/saurus), then a download from the public source into the cache (where it has
+one). No corpus ships inside the package: what works with no data at all is the
+pretrained models (saurus.files.pretrained). Every file is checked against its sha256
+before use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from saurus.atomic import atomic_write_bytes
 from saurus.data.corpus import Mode, decode_text, read_text
 from saurus.errors import DataError
 
-EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"  # package data: the default dataset
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
 CACHE_DIR_ENV = "SAURUS_CACHE_DIR"
 
@@ -35,7 +35,6 @@ class Dataset:
     mode: Mode
     description: str
     member: str | None = None  # the text file inside a zip archive
-    embedded: bool = False  # ships inside the package (the dinosaur list, the default data)
     size: int = 0  # bytes of the file
 
 
@@ -48,8 +47,7 @@ DATASETS: dict[str, Dataset] = {
             "ad6465621cf56c08f71d4fbb40cf7eab763f9df42c54cc460d6c4d86e9c927fb",
             None,
             "lines",
-            "1536 dinosaur genus names (the classic 'Dinosaur Island' data; ships with saurus)",
-            embedded=True,
+            "1536 dinosaur genus names (the classic 'Dinosaur Island' data)",
             size=19909,
         ),
         Dataset(
@@ -136,8 +134,6 @@ def verified_path(ds: Dataset, *, download: bool = True) -> Path:
     """The verified local file of `ds` (a registered dataset or another, e.g. a MIDI file)."""
     name = ds.name
     candidates = [d / ds.filename for d in (data_dir(), cache_dir()) if d is not None]
-    if ds.embedded:
-        candidates.append(EMBEDDED_DIR / ds.filename)
     for path in candidates:
         if path.is_file():
             if sha256_bytes(path.read_bytes()) != ds.sha256:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 PRETRAINED = {
-    "dinos": "dinosaur names (an LSTM trained on the embedded dinosaur list)",
+    "dinos": "dinosaur names (an LSTM trained on the dinosaur list)",
     "shakespeare": "Shakespeare-like text (an LSTM trained on tiny-shakespeare)",
 }
 DEFAULT_MODEL = "dinos"

@@ -91,17 +91,20 @@ def test_sigterm_interrupts_the_job_and_ends_its_event_stream(tmp_path: Path, da
         job_id = reply.json()["id"]
         wait_for(url, job_id, lambda j: j["progress"]["step"] > 0, "a first point")
         said: list[str] = []
+        following = threading.Event()
 
         def follow() -> None:
             with httpx.stream("GET", f"{url}v1/jobs/{job_id}/events", timeout=WAIT) as reply:
-                said.extend(reply.iter_lines())
+                for line in reply.iter_lines():
+                    said.append(line)
+                    following.set()
 
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
-        time.sleep(0.5)
+        assert following.wait(WAIT)  # the stream is open (its past points came) before the signal
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)  # not the job's 120 s
-        follower.join(timeout=10)
+        proc.wait(timeout=WAIT)  # the job ends interrupted (below), not succeeded: it did not run out
+        follower.join(timeout=WAIT)
         assert not follower.is_alive()
     assert status_in_db(tmp_path, job_id) == "interrupted"
     assert (tmp_path / "jobs" / job_id / "model.saurus.resume").exists()

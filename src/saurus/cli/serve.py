@@ -40,7 +40,7 @@ API_KEY_ENV = "SAURUS_API_KEY"
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 MAX_JOB_SLOTS = 64
-GRACEFUL_SHUTDOWN = 5  # seconds the open connections (event streams) get to end on Ctrl-C
+GRACEFUL_SHUTDOWN = 20  # seconds the event streams get to end on Ctrl-C: past STOP_WAIT, when every job has stopped
 
 
 SERVE_USAGE = """\

@@ -40,7 +40,7 @@ API_KEY_ENV = "SAURUS_API_KEY"
 NEEDS_EXTRA = "needs the 'web' extra: pip install 'saurus[web]'"
 MAX_PORT = 65535
 MAX_JOB_SLOTS = 64
-GRACEFUL_SHUTDOWN = 20  # seconds the event streams get to end on Ctrl-C: past STOP_WAIT, when every job has stopped
+GRACEFUL_SHUTDOWN = 20  # seconds event streams get to end on Ctrl-C: past a job's STOP_WAIT
 
 
 SERVE_USAGE = """\

@@ -328,12 +328,26 @@ def table(summary: Summary, concurrency: int) -> str:
 def serving(
     *options: str, models: Sequence[str] = (NAMES_MODEL, TEXT_MODEL), log: list[str] | None = None
 ) -> Iterator[str]:
-    """`saurus serve MODELS --port 0 OPTIONS` in a subprocess; yields its address once its
-    API answers, and stops it afterwards. What the server writes after its address (a
-    warning, an error) is read all along, so that it never blocks on a full pipe, and
-    goes to `log`."""
+    """`saurus serve MODELS --port 0 OPTIONS` in a subprocess (one BLAS thread); yields its
+    address once its API answers, and stops it afterwards (see serving_process)."""
+    one_thread = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    with serving_process(*options, models=models, log=log, env=one_thread) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serving_process(
+    *options: str,
+    models: Sequence[str] = (NAMES_MODEL, TEXT_MODEL),
+    log: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`saurus serve MODELS --port 0 OPTIONS` in a subprocess, `env` added to this one's;
+    yields its address (once its API answers) and the process, and stops it afterwards
+    unless it has ended. What the server writes after its address (a warning, an error) is
+    read all along, so that it never blocks on a full pipe, and goes to `log`."""
     command = [sys.executable, "-m", "saurus", "serve", *models, "--port", "0", *options]
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines = [] if log is None else log
     reader = None
@@ -347,7 +361,7 @@ def serving(
         reader.start()
         url = found.group(0)
         wait_until_up(url)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

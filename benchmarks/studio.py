@@ -21,18 +21,17 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
+from serve_load import serving_process
 
 from saurus.data.datasets import dataset_path
 from saurus.files.models import load as load_model
@@ -40,47 +39,12 @@ from saurus.files.models import load as load_model
 NAMES_BODY = {"model": "dinos", "n": 10, "max_tokens": 20}
 
 
-@contextlib.contextmanager
 def server(
-    data_dir: Path, *options: str, models: tuple[str, ...] = ("dinos",)
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`saurus serve MODELS --port 0 --data-dir DIR OPTIONS`; yields its address and process."""
-    command = [
-        sys.executable,
-        "-m",
-        "saurus",
-        "serve",
-        *models,
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        *options,
-    ]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        if not found:
-            raise RuntimeError(f"saurus serve said: {line!r}")
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
-        url = found.group(0)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + "health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    data_dir: Path, *options: str
+) -> contextlib.AbstractContextManager[tuple[str, subprocess.Popen[str]]]:
+    """`saurus serve dinos --port 0 --data-dir DIR OPTIONS` (every core for the jobs);
+    yields its address and process."""
+    return serving_process("--data-dir", str(data_dir), *options, models=("dinos",))
 
 
 def latencies(url: str, count: int) -> list[float]:
@@ -192,7 +156,7 @@ def measure_kills(names: bytes, kills: int, steps: int, seed: int) -> list[tuple
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
-        with server(data, models=("dinos",)) as (url, _):
+        with server(data) as (url, _):
             straight = httpx.post(
                 url + "v1/jobs", files={"file": ("d.txt", names)}, data=form, timeout=30
             ).json()

@@ -48,6 +48,15 @@ def upload(client: TestClient, data: bytes, **fields: Any) -> Any:
     return client.post("/v1/jobs", files={"file": ("dinos.txt", data, "text/plain")}, data=form)
 
 
+def long_job(client: TestClient, raw: bool = False) -> Any:
+    """A job that runs until stopped: a megabyte of text, which a minute reads less than
+    the 20 times after which a run ends by itself."""
+    reply = client.post(
+        "/v1/jobs", data={"dataset": "tinyshakespeare", "time_budget": "60", "engine": "numpy"}
+    )
+    return reply if raw else reply.json()
+
+
 def wait_until_done(client: TestClient, job_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
@@ -109,8 +118,8 @@ def test_an_upload_trains_and_its_model_samples_at_once(client: TestClient, name
     assert all(p["eta"] is None for p in replayed)  # nothing is left to wait for
 
 
-def test_a_running_job_stops_and_keeps_its_best_model(client: TestClient, names: bytes) -> None:
-    job = upload(client, names, time_budget=60, engine="numpy").json()
+def test_a_running_job_stops_and_keeps_its_best_model(client: TestClient, data_dir: Path) -> None:
+    job = long_job(client)
     deadline = time.monotonic() + WAIT
     while client.get(f"/v1/jobs/{job['id']}").json()["progress"]["step"] == 0:
         assert time.monotonic() < deadline
@@ -169,7 +178,7 @@ def test_hostile_and_wrong_requests_get_one_clear_4xx_and_leave_no_file(
 
 
 def test_the_queue_has_a_limit(client: TestClient, names: bytes) -> None:
-    replies = [upload(client, names, time_budget=60, engine="numpy") for _ in range(4)]
+    replies = [long_job(client, raw=True) for _ in range(4)]
     assert [r.status_code for r in replies[:3]] == [200, 200, 200]  # one runs, two wait
     assert replies[3].status_code == 429 and "waiting already" in replies[3].json()["error"]["message"]
     for reply in replies[:3]:
@@ -231,18 +240,17 @@ def test_serve_refuses_wrong_training_options_in_one_line(args: tuple[str, ...],
 def test_deleting_a_trained_model_removes_its_job_files_and_upload(
     client: TestClient, jobs: Jobs, names: bytes
 ) -> None:
-    running = upload(client, names, time_budget=60, engine="numpy").json()
+    running = long_job(client)
     refused = client.delete(f"/v1/models/{running['id']}")
     assert refused.status_code == 409 and "stop it first" in refused.json()["error"]["message"]
     client.delete(f"/v1/jobs/{running['id']}")
-    wait_until_done(client, running["id"])
-    reply = client.delete(f"/v1/models/{running['id']}")
-    assert reply.status_code == 200 and reply.json() == {
-        "id": running["id"],
-        "object": "model",
-        "deleted": True,
-    }
-    assert client.get(f"/v1/jobs/{running['id']}").status_code == 404
-    assert running["id"] not in [m["id"] for m in client.get("/v1/models").json()["data"]]
+    done = upload(client, names, iterations=5, engine="numpy").json()
+    for job in (running, done):
+        wait_until_done(client, job["id"])
+        reply = client.delete(f"/v1/models/{job['id']}")
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == {"id": job["id"], "object": "model", "deleted": True}
+        assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+        assert job["id"] not in [m["id"] for m in client.get("/v1/models").json()["data"]]
     assert list((jobs.folder / "uploads").iterdir()) == [] and list((jobs.folder / "jobs").iterdir()) == []
     assert client.delete("/v1/models/dinos").status_code == 404

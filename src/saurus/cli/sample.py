@@ -127,11 +127,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model = load_text_model(args.model)
     out = sys.stdout
     constraints = constraints_of(args) if model.mode == "lines" else None
-    # beside constraints, a name longer than --max-len is refused, not cut: the drawing goes
-    # one character past it
-    draw_len = DEFAULT_MAX_LEN if args.max_len is None else args.max_len
-    if constraints is not None and args.max_len is not None:
-        draw_len = args.max_len + 1
     if model.mode == "lines" and args.most_likely is not None:
         given = {"-n": args.n, "--seed": args.seed, "--unique": args.unique, "--length": args.length}
         given |= {"--temperature": args.temperature, "--top-k": args.top_k, "--top-p": args.top_p}
@@ -159,7 +154,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             model,
             n,
             rng,
-            max_len=draw_len,
+            max_len=max_len,
             novel=args.novel,
             unique=args.unique,
             constraints=constraints,

@@ -107,15 +107,12 @@ def complete(
     how = decoding_kwargs(decoding)
     rng = np.random.default_rng(seed)
     if model.mode == "lines":
-        room = len(prompt) + max_new_tokens
-        if constraints is not None and constraints.max_len is not None:  # longer is refused, not cut
-            room = max(len(prompt) + 1, constraints.max_len + 1)
         names = generate_lines(
             model,
             num_return_sequences,
             rng,
             prefix=prompt,
-            max_len=room,
+            max_len=len(prompt) + max_new_tokens,
             constraints=constraints,
             time_limit=time_limit,
             **how,

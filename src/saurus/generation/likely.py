@@ -349,6 +349,8 @@ def likely_search(
         raise OptionError(f"--most-likely {n} is above the limit of {MAX_MOST_LIKELY:,} names")
     prefix_ids = check_request(model, n, "number of names", Decoding(), prefix)
     automaton = None if constraints is None or constraints.empty else constraints.compile(model.vocab)
+    if constraints is not None and constraints.max_len is not None:
+        max_len = constraints.max_len  # the search's own limit: a name of max_len only ends
     room = check_max_len(max_len, len(prefix_ids))
     return LikelySearch(model, prefix_ids, room, novel=novel, automaton=automaton)
 

@@ -29,6 +29,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,8 @@ def iter_lines(
         raise OptionError("names come from a lines model; this is a stream model (use iter_text)")
     how = Decoding(temperature, top_k, top_p, greedy)
     prefix_ids = check_request(model, n, "number of samples", how, prefix)
+    if constraints is not None and constraints.max_len is not None:
+        max_len = constraints.max_len + 1  # a longer name is refused, not cut: draw one past it
     max_len = check_max_len(max_len, len(prefix_ids))
     stepper = stepper_for(model)
     if constraints is not None and not constraints.empty:
@@ -293,12 +296,14 @@ class Draw:
     def cap(self) -> int:
         return min(MAX_BATCH, self.stepper.batch_cap)
 
+    @cached_property
+    def root(self) -> np.ndarray:
+        """The chain hash of the prefix, where every row starts."""
+        return np.array([chain_of(code_points(self.model.vocab)[self.prefix_ids])])
+
     def exhausted(self) -> bool:
         """Whether no new name is left (a fence whose root is dead)."""
-        if self.fence is None:
-            return False
-        root = np.array([chain_of(code_points(self.model.vocab)[self.prefix_ids])])
-        return bool(self.fence.is_dead(root)[0])
+        return self.fence is not None and bool(self.fence.is_dead(self.root)[0])
 
     def __call__(self, rows: int, room: int) -> list[str]:
         args = (self.model, rows, self.rng, self.how, self.prefix_ids, self.max_len)

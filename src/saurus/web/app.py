@@ -50,25 +50,18 @@ from saurus.web.problems import ApiError, error_body
 from saurus.web.schemas import (
     CompletionRequest,
     CompletionResponse,
-    ErrorResponse,
     ModelCard,
     ModelList,
     ScoreRequest,
     ScoreResponse,
+    error_responses,
 )
 from saurus.web.served import ServedModel
 from saurus.web.shelf import ModelShelf
 from saurus.web.streaming import check_prompts, completion_events
 
 STATIC = Path(__file__).resolve().parent / "static"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "a request out of the limits or malformed"},
-    404: {"model": ErrorResponse, "description": "no such model"},
-    503: {
-        "model": ErrorResponse,
-        "description": "busy (code server_busy, with Retry-After) or past the time limit (code timeout)",
-    },
-}
+ERRORS = error_responses("a request out of the limits or malformed")
 DESCRIPTION = (
     "Names and text from small character models, with OpenAI's completions API "
     "(a token is a character) and saurus's extras: `top_k`, `novel` and `/v1/score`."

@@ -190,7 +190,6 @@ def constrained(
     at most the time the request has left: fewer than n when they are rare, none is a 400
     that says how rare."""
     how = decoding_kwargs(Decoding.from_options(req.temperature, req.top_k, req.top_p))
-    room = len(prompt) + tokens if req.max_len is None else max(len(prompt) + 1, req.max_len + 1)
     names: list[str] = []
     try:
         for batch in iter_lines(
@@ -198,7 +197,7 @@ def constrained(
             req.n,
             rng,
             prefix=prompt,
-            max_len=min(room, MAX_NAME_LEN),
+            max_len=len(prompt) + tokens,
             novel=req.novel,
             constraints=constraints,
             time_limit=max(0.1, min(DEFAULT_TIME_LIMIT, deadline.left())),

@@ -95,13 +95,14 @@ async def read_request(request: Request) -> JobRequest:
             if name not in FIELDS or name == "file":
                 raise ApiError(400, f"unrecognized request argument: {str(name)[:40]}", param=str(name)[:40])
             fields[name] = value
-        if "text" in fields:
-            if not isinstance(fields["text"], str):
-                raise ApiError(400, "text must be a string: the training data", param="text")
-            fields["upload"] = fields.pop("text").encode("utf-8", "surrogatepass")
     else:
         raise ApiError(400, "send a multipart form (a file and options) or a JSON object")
-    fields.pop("text", None)
+    if "text" in fields:  # the data as a field, in a form or in JSON
+        if not isinstance(fields["text"], str):
+            raise ApiError(400, "text must be a string: the training data", param="text")
+        if "upload" in fields:
+            raise ApiError(400, "give the data as a file or as text, not both", param="text")
+        fields["upload"] = fields.pop("text").encode("utf-8", "surrogatepass")
     for name in ("dataset", "name", "filename", "mode", "engine", "model"):
         if name in fields and fields[name] is not None and not isinstance(fields[name], str):
             raise ApiError(400, f"{name} must be a string", param=name)

@@ -14,7 +14,6 @@ import base64
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -27,17 +26,10 @@ from saurus.music.sample import TOKENS_PER_BAR_CAP, MusicModel, improvise_piece
 from saurus.web.completions import find_model
 from saurus.web.limits import NO_DEADLINE, Deadline, Gate, Limits, TimedGenerator, timed
 from saurus.web.problems import invalid
-from saurus.web.schemas import ErrorResponse, MusicAudio, MusicRequest, MusicResponse
+from saurus.web.schemas import MusicAudio, MusicRequest, MusicResponse, error_responses
 from saurus.web.served import ServedModel
 
-MUSIC_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "not a music model, or a request out of the limits"},
-    404: {"model": ErrorResponse, "description": "no such model"},
-    503: {
-        "model": ErrorResponse,
-        "description": "busy (code server_busy) or past the time limit (code timeout)",
-    },
-}
+MUSIC_ERRORS = error_responses("not a music model, or a request out of the limits")
 
 
 def music_model(served: Mapping[str, ServedModel], model_id: str) -> MusicModel:

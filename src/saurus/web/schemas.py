@@ -3,7 +3,7 @@ and its limits. Requests are strict: a wrong type or an unknown field is refused
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -206,3 +206,16 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+def error_responses(bad_request: str) -> dict[int | str, dict[str, Any]]:
+    """The refusals a generating route documents in the OpenAPI schema; `bad_request` says
+    what its 400 is about."""
+    return {
+        400: {"model": ErrorResponse, "description": bad_request},
+        404: {"model": ErrorResponse, "description": "no such model"},
+        503: {
+            "model": ErrorResponse,
+            "description": "busy (code server_busy, with Retry-After) or past the time limit (code timeout)",
+        },
+    }

@@ -226,10 +226,8 @@ class LikelySearch:
         self.char.extend(char)
         self.depth.extend(self.depth[node] + 1)
         self.hash.extend(chain_step(self.hash[node], self.codes[char]))
-        if self.automaton is not None:
+        if self.automaton is not None:  # the column is read only with an automaton
             self.state.extend(self.automaton.delta[self.state[node], char].astype(np.int64))
-        else:
-            self.state.extend(np.zeros(len(node), dtype=np.int64))
         self.grow(np.arange(first, first + len(node)), cost)
         self.prune()
 

@@ -153,3 +153,19 @@ def test_a_job_runs_at_a_lower_cpu_priority_than_the_server(names: bytes, tmp_pa
         jobs.cancel(job.id)
     finally:
         jobs.close(wait=5)
+
+
+@pytest.mark.parametrize("code", [130, 143, -2, -9, 1])
+def test_a_stopped_job_is_cancelled_however_its_process_ended(jobs: Jobs, names: bytes, code: int) -> None:
+    """A SIGINT that reaches the process while the interpreter still starts kills it (-2) or
+    ends it with a traceback (1) before saurus handles it: the job was still asked to stop."""
+    jobs.runner.stopping = True  # the queue takes nothing: the test plays the process
+    job = jobs.create(steps_job(names, 30))
+    jobs.store.update(job.id, status="running", cancel=True)
+
+    class Ended:
+        def wait(self) -> int:
+            return code
+
+    jobs.runner.watch(job.id, Ended())  # type: ignore[arg-type]
+    assert jobs.get(job.id).status == "cancelled"

@@ -195,7 +195,8 @@ class JobRunner:
         has_model = job.model_path.exists()
         if code == 0:
             self.finish(job_id, "succeeded")
-        elif job.cancel and code in (EXIT_INTERRUPTED, EXIT_TERMINATED, -signal.SIGKILL):
+        elif job.cancel:  # asked to stop: however the process ended (a SIGINT still in its
+            # start-up kills it before saurus handles the signal), the job is cancelled
             self.finish(job_id, "cancelled", None if has_model else "stopped before the first checkpoint")
         elif self.stopping or code == EXIT_TERMINATED:
             self.changed(self.store.update(job_id, status="interrupted", pid=None))

@@ -154,9 +154,10 @@ def test_the_budget_holds_on_a_large_list_by_the_runs_own_clock() -> None:
     budget = 3.0
     result = train_text(text, TrainConfig(engine="numpy", time_budget=budget))
     timings = result.timings
-    assert timings["total"] <= budget + 2.0, timings
+    in_loop = timings["total"] - timings["before_training"]  # (a stall before it is the machine's)
+    assert in_loop <= budget + 2.0, timings
     assert result.stopped_by in ("time budget", "epochs", "early stopping")
-    assert timings["evaluations"] + timings["final_evaluation"] <= 0.35 * timings["total"], timings
+    assert timings["evaluations"] + timings["final_evaluation"] <= 0.35 * in_loop, timings
     assert any(p.evaluated for p in result.history)  # (how many depends on the speed: not asserted)
 
 

@@ -1,10 +1,15 @@
-"""`saurus export`: writes one page, and refuses what it cannot or should not write."""
+"""`saurus export`: writes one page, for a names model of any family, and refuses what it
+cannot or should not write."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import assert_one_line_error, saurus
+from helpers import NAMES, assert_one_line_error, saurus, tiny_lines_model
+
+from saurus.data.corpus import LinesCorpus, StreamCorpus
+from saurus.files import models
+from saurus.models.transformer import TransformerModel
 
 
 def test_export_writes_one_page_with_everything_inline(tmp_path: Path) -> None:
@@ -29,3 +34,20 @@ def test_export_refuses_in_one_line(tmp_path: Path) -> None:
     assert_one_line_error(saurus("export", "shakespeare", "-o", tmp_path / "s.html"), "names models")
     assert_one_line_error(saurus("export", tmp_path / "missing.saurus", "-o", tmp_path / "m.html"))
     assert not (tmp_path / "s.html").exists() and not (tmp_path / "m.html").exists()
+
+
+def test_export_writes_a_transformer_and_a_classic_model_too(tmp_path: Path) -> None:
+    vocab = LinesCorpus.from_text(NAMES).vocab()
+    transformer = TransformerModel.create(vocab, "lines", d_model=8, layers=1, heads=2, context=6, tied=True)
+    for name, model in {"transformer": transformer, "classic": tiny_lines_model()}.items():
+        models.save(model, tmp_path / f"{name}.saurus")
+        done = saurus("export", tmp_path / f"{name}.saurus", "-o", tmp_path / f"{name}.html")
+        assert done.returncode == 0, done.stderr
+        assert f'"family":"{name}"' in (tmp_path / f"{name}.html").read_text()
+    text = TransformerModel.create(
+        StreamCorpus("the cat sat").vocab(), "stream", d_model=8, layers=1, heads=2, context=6
+    )
+    models.save(text, tmp_path / "text.saurus")
+    assert_one_line_error(
+        saurus("export", tmp_path / "text.saurus", "-o", tmp_path / "t.html"), "names models"
+    )

@@ -12,7 +12,8 @@ from saurus.files.outputs import PAGE, check_output
 from saurus.files.pretrained import resolve
 
 EXPORT_USAGE = """\
-write a names model as one HTML page that generates names in any browser, offline
+write a names model (any family, its categories too) as one HTML page that generates names
+in any browser, offline
 saurus export dinos -o dinos.html
 saurus export names.saurus -o names.html --title "baby names"
 """
@@ -21,7 +22,10 @@ saurus export names.saurus -o names.html --title "baby names"
 def add_export_command(sub: argparse._SubParsersAction) -> None:
     """Register `saurus export`."""
     p = add_command(sub, "export", EXPORT_USAGE)
-    p.add_argument("model", help="a names model file (LSTM, GRU or RNN), or a pretrained one: dinos")
+    p.add_argument(
+        "model",
+        help="a names model file (LSTM, GRU, RNN, Transformer or classic), or a pretrained one: dinos",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="the page to write (.html)")
     p.add_argument("--title", help="the page's title (default: the model's name)")
     p.add_argument("--overwrite", action="store_true", help="replace a page saurus exported before")

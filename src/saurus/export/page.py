@@ -1,11 +1,14 @@
 """One HTML file that generates names with no server and no network: the model's weights,
 its characters and the hashes of its training names, embedded beside a small JavaScript
-port of the NumPy step (sampler.js) and the page's controls (page.html).
+port of the NumPy step (sampler.js and one file per family: recurrent.js, classic.js,
+transformer.js) and the page's controls (page.html). Every family of names model exports
+(saurus.export.spec).
 
     write_page(load("dinos.saurus"), Path("names.html"), title="dinosaurs")
 
-What the page holds, and so what anyone who has it can read: the weights (float32, as in
-the model file), the model's characters, and one 64-bit chain hash per distinct training
+What the page holds, and so what anyone who has it can read: the weights (as
+float32), the model's characters, its category labels and how many training names
+each had (a model with categories), and one 64-bit chain hash per distinct training
 name (saurus.generation.novelty: enough to tell whether a name was in the data, not to
 list the names; but a short name can be found by trying candidates). Nothing else of the
 training data. The page makes no request: every script and style is inline, and its
@@ -14,63 +17,30 @@ Content-Security-Policy forbids connections.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from saurus.atomic import atomic_write_bytes
 from saurus.errors import OptionError
-from saurus.generation.novelty import read_record
+from saurus.export.spec import model_json
 from saurus.protocol import SequenceModel
 
-FAMILIES = ("lstm", "gru", "rnn")
+SCRIPTS = ("sampler.js", "recurrent.js", "classic.js", "transformer.js")  # in this order
 MAX_PAGE_BYTES = 256 * 1024**2
 
 
-def b64(array: np.ndarray, dtype: str) -> str:
-    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
-
-
-def model_json(model: SequenceModel) -> dict[str, Any]:
-    """What the sampler needs, as JSON: shapes, and the arrays as base64 (little-endian)."""
-    cell = getattr(model, "cell", None)
-    if model.mode != "lines" or cell not in FAMILIES or not hasattr(model, "params"):
-        what = "a text model" if model.mode != "lines" else f"a {getattr(model, 'kind', 'other')} model"
-        raise OptionError(
-            f"saurus export writes a names page for LSTM, GRU and RNN names models; this is {what}"
-        )
-    params: dict[str, np.ndarray] = model.params  # type: ignore[attr-defined]
-    seen = getattr(model, "seen", None)
-    record = read_record(seen) if seen is not None and len(seen) else None
-    chain = record.chain if record is not None and record.chain is not None else np.zeros(0, np.uint64)
-    return {
-        "cell": cell,
-        "convention": getattr(model, "convention", "cho"),
-        "hidden": int(model.hidden),  # type: ignore[attr-defined]
-        "layers": int(model.layers),  # type: ignore[attr-defined]
-        "chars": list(model.vocab.chars),
-        "eos": int(model.vocab.eos_id),
-        "lowercase": bool(model.lowercase),
-        "params": {k: {"shape": list(v.shape), "data": b64(v, "<f4")} for k, v in params.items()},
-        "seen": b64(np.sort(chain), "<u8"),
-    }
-
-
 def page_html(model: SequenceModel, title: str) -> str:
+    """The page: the template with its title, the sampler's scripts and the model's JSON
+    filled in (in one pass, so that no filled text is read as a placeholder)."""
     folder = resources.files("saurus.export")
     template = folder.joinpath("page.html").read_text(encoding="utf-8")
-    script = folder.joinpath("sampler.js").read_text(encoding="utf-8")
+    script = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in SCRIPTS)
     data = json.dumps(model_json(model), separators=(",", ":")).replace("</", "<\\/")
-    return (
-        template.replace("{{TITLE}}", html.escape(title))
-        .replace("{{SAMPLER}}", script)
-        .replace("{{MODEL}}", data)
-    )
+    fill = {"TITLE": html.escape(title), "SAMPLER": script, "MODEL": data}
+    return re.sub(r"\{\{(TITLE|SAMPLER|MODEL)\}\}", lambda m: fill[m.group(1)], template)  # one pass
 
 
 def write_page(model: SequenceModel, path: Path, title: str = "names") -> int:

@@ -1,7 +1,10 @@
-// saurus's names sampler in JavaScript: the NumPy model's step (models/recurrent.py and
-// models/cells.py), line for line, for LSTM, GRU (both conventions) and RNN names models.
-// Row vectors: a gate pre-activation is x W + b. Computed in float64 from float32 weights.
+// saurus's names sampler in JavaScript: what every family shares (the weights, the category
+// blend, drawing a name, the training-name hashes). Each family's step is a port of its
+// NumPy model, in its own file: recurrent.js (CharModel), classic.js (ClassicRNN),
+// transformer.js (TransformerModel). Computed in float64 from the float32 weights.
 "use strict";
+
+const START = -1; // what a name's first step reads (each family maps it as its model does)
 
 function fromBase64(text, Kind) {
   const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -11,7 +14,6 @@ function fromBase64(text, Kind) {
 class Sampler {
   constructor(spec) {
     this.spec = spec;
-    this.H = spec.hidden;
     this.V = spec.chars.length;
     this.eos = spec.eos;
     this.p = {};
@@ -20,12 +22,68 @@ class Sampler {
     }
     this.seen = fromBase64(spec.seen, BigUint64Array); // sorted ascending
     this.code = new Map(spec.chars.map((c, i) => [c, i]));
+    this.categories = spec.categories || [];
+    this.counts = spec.category_counts || [];
+    this.setBlend(this.categories.length ? this.allBlend() : null);
   }
 
-  // x (a row vector of length n) times W (n x m), plus b: a new Float64Array(m).
+  // "all": every category weighted by its training names, w_k = n_k / sum_j n_j.
+  allBlend() {
+    const total = this.counts.reduce((a, b) => a + b, 0);
+    return this.counts.map((n) => (total > 0 ? n / total : 1 / this.counts.length));
+  }
+
+  // Use the category blend w (K weights >= 0 summing to 1; null without categories).
+  // Each family folds it into its inputs (blended()).
+  setBlend(w) {
+    this.blend = w;
+    this.blendChanged();
+  }
+
+  blendChanged() {}
+
+  // sum_k w_k W[k] for a weight W (K x m): the blend of its rows, a Float64Array(m).
+  blended(name) {
+    const W = this.p[name], m = W.shape[1], out = new Float64Array(m);
+    this.blend.forEach((wk, k) => {
+      for (let j = 0; j < m; j++) out[j] += wk * W.data[k * m + j];
+    });
+    return out;
+  }
+
+  // The weights a text names: one label ("Irish"), "all", or a blend "Irish=0.7, Italian=0.3"
+  // normalised to sum 1. An Error with a message for the page when the text is not one.
+  parseBlend(text) {
+    const K = this.categories.length;
+    if (!K) throw new Error("this model has no categories");
+    const index = new Map(this.categories.map((c, k) => [c, k]));
+    const known = () => `the categories are: ${this.categories.join(", ")}`;
+    if (index.has(text.trim())) return this.categories.map((c, k) => (k === index.get(text.trim()) ? 1 : 0));
+    if (text.trim() === "all") return this.allBlend();
+    const w = new Array(K).fill(0);
+    for (const part of text.split(",").map((s) => s.trim()).filter((s) => s)) {
+      const at = part.lastIndexOf("=");
+      const label = (at < 0 ? part : part.slice(0, at)).trim();
+      const weight = at < 0 ? 1 : Number(part.slice(at + 1));
+      if (!index.has(label)) throw new Error(`unknown category ${JSON.stringify(label)}; ${known()}`);
+      if (!Number.isFinite(weight) || weight < 0) {
+        throw new Error(`the weight of ${label} must be a number >= 0, got ${JSON.stringify(part.slice(at + 1))}`);
+      }
+      w[index.get(label)] += weight;
+    }
+    const total = w.reduce((a, b) => a + b, 0);
+    if (!(total > 0)) throw new Error(`a blend needs a weight above 0, as in "${this.categories[0]}=1"; ${known()}`);
+    return w.map((v) => v / total);
+  }
+
+  // x (a row vector of length n) times W (n x m), plus b: a new Float64Array(to - from),
+  // columns from .. to-1. b is {data} (a weight) or a Float64Array, or null.
   affine(x, W, b, from = 0, to = W.shape[1]) {
     const m = W.shape[1], out = new Float64Array(to - from), w = W.data;
-    if (b) for (let j = from; j < to; j++) out[j - from] = b.data[j];
+    if (b) {
+      const bd = b.data || b;
+      for (let j = from; j < to; j++) out[j - from] = bd[j];
+    }
     for (let i = 0; i < x.length; i++) {
       const xi = x[i];
       if (xi === 0) continue;
@@ -35,77 +93,30 @@ class Sampler {
     return out;
   }
 
-  start() {
-    const zeros = () => new Float64Array(this.H);
-    const cell = this.spec.cell;
-    const state = [];
-    for (let k = 0; k < this.spec.layers; k++) state.push(cell === "lstm" ? { h: zeros(), c: zeros() } : { h: zeros() });
-    return state;
+  // W (m x n) times the column vector x (length n), plus b: a new Float64Array(m).
+  matvec(W, x, b) {
+    const n = x.length, m = W.data.length / n, out = new Float64Array(m), w = W.data;
+    for (let j = 0; j < m; j++) {
+      let s = b ? b.data[j] : 0;
+      const row = j * n;
+      for (let i = 0; i < n; i++) s += w[row + i] * x[i];
+      out[j] = s;
+    }
+    return out;
   }
 
-  // One step: the logits after reading `id` (the end token reads as the start), and the new state.
-  step(state, id) {
-    const H = this.H, p = this.p, cell = this.spec.cell;
-    const G = p["l0.b"].shape[0];
-    let xw = new Float64Array(G);
-    const embed = p.embed.data;
-    for (let j = 0; j < G; j++) xw[j] = embed[id * G + j] + p["l0.b"].data[j];
-    const next = [];
-    let x = null;
-    for (let k = 0; k < this.spec.layers; k++) {
-      if (k > 0) xw = this.affine(x, p[`l${k}.Wx`], p[`l${k}.b`]);
-      const Wh = p[`l${k}.Wh`];
-      const s = state[k];
-      let h;
-      if (cell === "lstm") {
-        const a = this.affine(s.h, Wh, null);
-        const c = new Float64Array(H);
-        h = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          const i = sigmoid(a[j] + xw[j]), f = sigmoid(a[H + j] + xw[H + j]);
-          const o = sigmoid(a[2 * H + j] + xw[2 * H + j]), g = Math.tanh(a[3 * H + j] + xw[3 * H + j]);
-          c[j] = f * s.c[j] + i * g;
-          h[j] = o * Math.tanh(c[j]);
-        }
-        next.push({ h, c });
-      } else if (cell === "gru" && this.spec.convention === "torch") {
-        const rec = this.affine(s.h, Wh, null), bhn = p[`l${k}.bhn`].data;
-        h = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          const z = sigmoid(rec[j] + xw[j]), r = sigmoid(rec[H + j] + xw[H + j]);
-          const n = Math.tanh(r * (rec[2 * H + j] + bhn[j]) + xw[2 * H + j]);
-          h[j] = s.h[j] + z * (n - s.h[j]);
-        }
-        next.push({ h });
-      } else if (cell === "gru") {
-        const zr = this.affine(s.h, Wh, null, 0, 2 * H);
-        const z = new Float64Array(H), rh = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          z[j] = sigmoid(zr[j] + xw[j]);
-          rh[j] = sigmoid(zr[H + j] + xw[H + j]) * s.h[j];
-        }
-        const g = this.affine(rh, Wh, null, 2 * H, 3 * H);
-        h = new Float64Array(H);
-        for (let j = 0; j < H; j++) h[j] = s.h[j] + z[j] * (Math.tanh(g[j] + xw[2 * H + j]) - s.h[j]);
-        next.push({ h });
-      } else {
-        const a = this.affine(s.h, Wh, null);
-        h = new Float64Array(H);
-        for (let j = 0; j < H; j++) h[j] = Math.tanh(a[j] + xw[j]);
-        next.push({ h });
-      }
-      x = h;
-    }
-    return [this.affine(x, p["head.W"], p["head.b"]), next];
+  // The state after `prefix`, from the start, and the logits that follow it.
+  after(prefix) {
+    let state = this.start();
+    let logits;
+    [logits, state] = this.step(state, START);
+    for (const ch of prefix) [logits, state] = this.step(state, this.code.get(ch));
+    return [logits, state];
   }
 
   // The probabilities after `prefix` (from the start), for tests: softmax of the logits.
   probabilities(prefix) {
-    let state = this.start();
-    let logits;
-    [logits, state] = this.step(state, this.eos);
-    for (const ch of prefix) [logits, state] = this.step(state, this.code.get(ch));
-    return softmax(Array.from(logits), 1);
+    return softmax(Array.from(this.after(prefix)[0]), 1);
   }
 
   // The 64-bit chain hash of a name (generation/novelty.py), and whether it is a training name.
@@ -129,10 +140,7 @@ class Sampler {
 
   // One name: `prefix`, then characters drawn until the end token or maxLen characters.
   draw(random, { temperature = 1, topK = 0, topP = 1, prefix = "", maxLen = 50 }) {
-    let state = this.start();
-    let logits;
-    [logits, state] = this.step(state, this.eos);
-    for (const ch of prefix) [logits, state] = this.step(state, this.code.get(ch));
+    let [logits, state] = this.after(prefix);
     let name = prefix;
     while ([...name].length < maxLen) {
       const l = Array.from(logits);
@@ -144,6 +152,12 @@ class Sampler {
     }
     return name;
   }
+}
+
+// The sampler of the model's family.
+function makeSampler(spec) {
+  const kinds = { recurrent: RecurrentSampler, classic: ClassicSampler, transformer: TransformerSampler };
+  return new kinds[spec.family](spec);
 }
 
 function sigmoid(x) {

@@ -1,14 +1,21 @@
 """What the export tests share: small models of every family (random weights are enough to
 compare probabilities), random category weights, the Python reference for a category
-blend, and the exported page opened in chromium with every request it makes recorded."""
+blend, and the exported page opened in chromium with every request it makes recorded.
+
+Each test module makes its own `browser` fixture from `chromium()` (a conftest.py here would
+shadow tests/conftest.py for the modules that import from it)."""
 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import saurus
 from saurus.data.corpus import LinesCorpus
@@ -19,9 +26,30 @@ from saurus.models.recurrent import CharModel
 from saurus.models.transformer import TransformerModel
 from saurus.protocol import SequenceModel
 
+CHROMIUM = "/usr/bin/chromium"
 # prefixes: "brachiosau" runs a context-8 Transformer's cache full (it keeps its last 4 tokens)
 PREFIXES = ["", "a", "tyr", "saurus", "qx", "brachiosau"]
 LABELS = ("Irish", "Italian", "Ndebele")
+
+
+def chromium() -> Iterator[Any]:
+    """Debian's chromium, headless, through playwright; a skip without either, except under
+    CI=true, where that fails."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("playwright is missing")
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing (needed under CI)")
+        pytest.skip("chromium is missing")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, headless=True)
+        yield launched
+        launched.close()
 
 
 def dinos(dinos_path: Path, count: int = 400) -> str:

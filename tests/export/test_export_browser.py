@@ -6,11 +6,12 @@ constraints typed into it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from exported import assert_same_probabilities, classic, opened, recurrent, transformer
+from exported import assert_same_probabilities, chromium, classic, opened, recurrent, transformer
 
 import saurus
 from saurus.files.pretrained import resolve
@@ -20,6 +21,11 @@ DRAW = """(prefix) => {
   const r = seeded(5);
   return Array.from({length: 30}, () => sampler.draw(r, {prefix, maxLen: 40}));
 }"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ says what is wrong with a blend it cannot read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from exported import (
     LABELS,
+    chromium,
     conditioned,
     opened,
     python_probabilities,
@@ -32,20 +34,24 @@ PROBABILITIES = """([text, prefix]) => {
 }"""
 
 
-def models(dinos_path: Path) -> dict[str, Any]:
-    return {
-        "lstm-2": recurrent(dinos_path, model="lstm", layers=2),
-        "gru": recurrent(dinos_path, model="gru"),
-        "transformer-rotary-tied": transformer(dinos_path, positions="rotary", tied=True),
-        "transformer-learned": transformer(dinos_path),
-    }
+MODELS: dict[str, Callable[[Path], Any]] = {
+    "lstm-2": lambda path: recurrent(path, model="lstm", layers=2),
+    "gru": lambda path: recurrent(path, model="gru"),
+    "transformer-rotary-tied": lambda path: transformer(path, positions="rotary", tied=True),
+    "transformer-learned": transformer,
+}
 
 
-@pytest.mark.parametrize("which", ["lstm-2", "gru", "transformer-rotary-tied", "transformer-learned"])
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+@pytest.mark.parametrize("which", MODELS)
 def test_a_category_and_a_blend_give_the_python_probabilities(
     browser: Any, dinos_path: Path, tmp_path: Path, which: str
 ) -> None:
-    model = with_categories(models(dinos_path)[which])
+    model = with_categories(MODELS[which](dinos_path))
     page, requests = opened(browser, model, tmp_path)
     for text, w in BLENDS.items():
         reference = conditioned(model, np.array(w))

@@ -83,7 +83,8 @@ def test_a_model_that_recites_lists_its_names_first() -> None:
     assert len(new) == 12 and not {name for name, _ in new} & TRAINING
     # a file from before chain hashes: training names are left out as they are given
     reciter.seen = np.unique(hashes_of(sorted(TRAINING)))
-    assert most_likely_names(reciter, 12, novel=True) == new
+    # the same names; float32 BLAS rounds the last bits by the batch's shape
+    assert_same(most_likely_names(reciter, 12, novel=True), new)
 
 
 def test_fewer_names_exist_than_asked() -> None:

@@ -49,6 +49,13 @@ from saurus.generation.steppers import Stepper, stepper_for
 from saurus.protocol import SequenceModel
 
 
+def recycle(stepper: Stepper, nodes: object) -> None:
+    """Give `nodes`, which nothing reads any more, back to a stepper that reuses memory."""
+    give = getattr(stepper, "recycle", None)
+    if give is not None:
+        give(nodes)
+
+
 def code_points(vocab: Vocab) -> np.ndarray:
     """The code point of each id, as uint32."""
     return np.array([ord(c) for c in vocab.chars], dtype=np.uint32)
@@ -115,7 +122,8 @@ class NameBatch:
                 break
             order, parent, ids, node_of = self.regroup(node_of, ids)
             rows = rows[order]
-            nodes = self.stepper.children(nodes, parent, ids)
+            nodes, old = self.stepper.children(nodes, parent, ids), nodes
+            recycle(self.stepper, old)
             if self.fence is not None:
                 hashes = chain_step(hashes[parent], self.codes[ids])
             if auto is not None:

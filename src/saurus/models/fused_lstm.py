@@ -1,15 +1,17 @@
 """The LSTM's own fast stepper for generation and search (see generation/steppers.py for
-what a stepper is): a recurrent LSTM (any depth), float32, feature-major.
+what a stepper is): a recurrent LSTM (any depth), float32.
 
 With i, f, o's columns of the weights halved, one tanh serves all four gates,
 sigmoid(x) = (1 + tanh(x/2)) / 2:
 
-    [t_i, t_f, t_o, g] = tanh(W_h' (2h) + E'[x] + b')      (E[x] + b: a one-hot row)
+    [t_i, t_f, t_o, g] = tanh((2h) W_h' + E'[x] + b')      (E[x] + b: a one-hot column)
     c' = ((1 + t_f) c + (1 + t_i) g) / 2          (2h)' = (1 + t_o) tanh(c')
 
 where h is kept doubled (2h), and W_h, the next layer's W_x and the head take half
-weights to match. Nodes are computed CHUNK at a time, so the gates stay in cache, and
-the chunks of a step run on as many threads as BLAS may use (NumPy and BLAS release the
+weights to match. States are node-major (one row of H per node), so gathering the
+parents' rows copies whole rows; the logits are feature-major (V, k), as sampling
+wants them. Nodes are computed CHUNK at a time, so the gates stay in cache, and the
+chunks of a step run on as many threads as BLAS may use (NumPy and BLAS release the
 GIL), each with one BLAS thread: the same numbers whatever the thread count.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,27 +28,28 @@ import numpy as np
 from saurus.generation.steppers import STATE_BUDGET
 from saurus.protocol import START
 
-CHUNK = 2048  # nodes computed at once: a (4H x CHUNK) block stays in cache
+CHUNK = 512  # nodes computed at once: a (CHUNK x 4H) block of gates stays in cache
 
 
 @dataclass
 class LSTMNodes:
-    h: list[np.ndarray]  # per layer, (H, k): twice the hidden state
-    c: list[np.ndarray]  # per layer, (H, k)
+    h: list[np.ndarray]  # per layer, (k, H): twice the hidden state
+    c: list[np.ndarray]  # per layer, (k, H)
     logits: np.ndarray  # (V, k)
+    buffer: np.ndarray | None = field(default=None, repr=False)  # what h, c and logits view, if one
 
     def __len__(self) -> int:
         return self.logits.shape[1]
 
     def take(self, idx: np.ndarray) -> LSTMNodes:
-        return LSTMNodes([h[:, idx] for h in self.h], [c[:, idx] for c in self.c], self.logits[:, idx])
+        return LSTMNodes([h[idx] for h in self.h], [c[idx] for c in self.c], self.logits[:, idx])
 
     @staticmethod
     def concat(parts: Sequence[LSTMNodes]) -> LSTMNodes:
         layers = range(len(parts[0].h))
         return LSTMNodes(
-            [np.concatenate([p.h[k] for p in parts], axis=1) for k in layers],
-            [np.concatenate([p.c[k] for p in parts], axis=1) for k in layers],
+            [np.concatenate([p.h[k] for p in parts]) for k in layers],
+            [np.concatenate([p.c[k] for p in parts]) for k in layers],
             np.concatenate([p.logits for p in parts], axis=1),
         )
 
@@ -55,11 +58,10 @@ class LSTMNodes:
 
 
 class FusedLSTM:
-    """A recurrent LSTM's step for nodes, in float32, feature-major, with one matmul and one
-    tanh for all gates of a layer (see the module docstring). Layer 0 reads
-    X = [2h_parent; onehot(x)] against [W_h'; E' + b'] (the one-hot row picks the input
-    table's row, bias included); layer k > 0 reads [2h_parent; 2h_below; 1] against
-    [W_h'; W_x'; b']."""
+    """A recurrent LSTM's step for nodes, in float32, with one matmul and one tanh for all
+    gates of a layer (see the module docstring). Layer 0 reads X = [2h_parent, onehot(x)]
+    against [W_h'; E' + b'] (the one-hot column picks the input table's row, bias
+    included); layer k > 0 reads [2h_parent, 2h_below, 1] against [W_h'; W_x'; b']."""
 
     branching = True
 
@@ -71,10 +73,10 @@ class FusedLSTM:
         self.H, self.V, self.layers = H, V, model.layers
         table = (p["embed"].astype(np.float64) + p["l0.b"]) * half
         start = np.zeros((1, 4 * H))  # id V: START in a vocabulary without EOS reads zeros
-        self.W = [np.vstack([p["l0.Wh"] * half * 0.5, table, start]).T.astype(f32)]
+        self.W = [np.vstack([p["l0.Wh"] * half * 0.5, table, start]).astype(f32)]  # (K, 4H)
         for k in range(1, model.layers):
             stacked = np.vstack([p[f"l{k}.Wh"] * 0.5, p[f"l{k}.Wx"] * 0.5, p[f"l{k}.b"][None, :]])
-            self.W.append((stacked * half).T.astype(f32))
+            self.W.append((stacked * half).astype(f32))
         self.Wy = np.ascontiguousarray(p["head.W"].T * 0.5, dtype=f32)  # (V, H)
         self.by = p["head.b"].astype(f32)[:, None]
         eos = model.vocab.eos_id
@@ -87,9 +89,10 @@ class FusedLSTM:
         self.workers = max([c.num_threads for c in self.blas.lib_controllers if c.user_api == "blas"] or [1])
         self.pool: ThreadPoolExecutor | None = None
         self.local = threading.local()
+        self.spare: np.ndarray | None = None  # the buffer of nodes given back by recycle()
 
     def root(self, prefix_ids: np.ndarray, batch: int = 1) -> LSTMNodes:
-        zero = np.zeros((self.H, 1), dtype=np.float32)
+        zero = np.zeros((1, self.H), dtype=np.float32)
         nodes = LSTMNodes([zero] * self.layers, [zero] * self.layers, np.zeros((self.V, 1), np.float32))
         one = np.zeros(1, dtype=np.int64)
         for i in [self.start_id, *np.asarray(prefix_ids).tolist()]:
@@ -97,15 +100,11 @@ class FusedLSTM:
         return nodes
 
     def children(self, nodes: LSTMNodes, parent: np.ndarray, ids: np.ndarray) -> LSTMNodes:
-        k, H = len(parent), self.H
+        k = len(parent)
         ids = np.where(ids == START, self.start_id, ids)
-        out = LSTMNodes(
-            [np.empty((H, k), np.float32) for _ in range(self.layers)],
-            [np.empty((H, k), np.float32) for _ in range(self.layers)],
-            np.empty((self.V, k), np.float32),
-        )
+        out = self.fresh(k)
         starts = range(0, k, CHUNK)
-        if self.workers == 1:
+        if self.workers == 1 or k <= CHUNK:
             for s in starts:
                 self.block(nodes, parent[s : s + CHUNK], ids[s : s + CHUNK], out, s)
             return out
@@ -121,43 +120,64 @@ class FusedLSTM:
                 job.result()
         return out
 
-    def scratch(self, layer: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's input and gate arrays for `m` <= CHUNK nodes of `layer`, carved from
-        buffers reused from chunk to chunk (fresh multi-megabyte arrays cost page faults,
-        which threads wait on in turn)."""
-        held = getattr(self.local, "buffers", None)
-        if held is None or len(held[0]) < (self.W[layer].shape[1] + 4 * self.H) * m:
-            rows = max(w.shape[1] for w in self.W) + 4 * self.H
-            held = self.local.buffers = (np.empty(rows * max(m, CHUNK), np.float32),)
-        flat, rows_x = held[0], self.W[layer].shape[1]
-        x = flat[: rows_x * m].reshape(rows_x, m)
-        a = flat[rows_x * m : (rows_x + 4 * self.H) * m].reshape(4 * self.H, m)
-        return x, a
+    def fresh(self, k: int) -> LSTMNodes:
+        """Room for k nodes, in the recycled buffer when it is big enough (fresh arrays of
+        megabytes are zeroed by the kernel, page by page, at first touch)."""
+        H, L, V = self.H, self.layers, self.V
+        size = (2 * L * H + V) * k
+        flat, self.spare = self.spare, None
+        if flat is None or len(flat) < size:
+            flat = np.empty(size, np.float32)
+        per = H * k
+        h = [flat[i * per : (i + 1) * per].reshape(k, H) for i in range(L)]
+        c = [flat[(L + i) * per : (L + i + 1) * per].reshape(k, H) for i in range(L)]
+        return LSTMNodes(h, c, flat[2 * L * per : size].reshape(V, k), flat)
+
+    def recycle(self, nodes: LSTMNodes) -> None:
+        """`nodes` will not be read again: their memory may hold a later step's nodes."""
+        flat = nodes.buffer
+        if flat is not None and (self.spare is None or len(flat) > len(self.spare)):
+            self.spare = flat
+        nodes.buffer = None
+
+    def scratch(self, layer: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's input (m, K), gate (m, 4H) and logit (V, m) arrays for `m` <= CHUNK
+        nodes of `layer`, carved from one buffer reused from chunk to chunk (fresh
+        multi-megabyte arrays cost page faults, which threads wait on in turn)."""
+        cols_x, cols = self.W[layer].shape[0], 4 * self.H + self.V
+        held = getattr(self.local, "buffer", None)
+        if held is None or len(held) < (cols_x + cols) * m:
+            most = max(w.shape[0] for w in self.W) + cols
+            held = self.local.buffer = np.empty(most * max(m, CHUNK), np.float32)
+        x = held[: cols_x * m].reshape(m, cols_x)
+        a = held[cols_x * m : (cols_x + 4 * self.H) * m].reshape(m, 4 * self.H)
+        y = held[(cols_x + 4 * self.H) * m : (cols_x + cols) * m].reshape(self.V, m)
+        return x, a, y
 
     def block(self, nodes: LSTMNodes, parent: np.ndarray, ids: np.ndarray, out: LSTMNodes, s: int) -> None:
         """Nodes s .. s + m of `out`, children of `parent` reading `ids`."""
         H, m = self.H, len(parent)
         for k in range(self.layers):
-            x, a = self.scratch(k, m)
-            np.take(nodes.h[k], parent, axis=1, out=x[:H])
+            x, a, y = self.scratch(k, m)
+            np.take(nodes.h[k], parent, axis=0, out=x[:, :H])
             if k == 0:
-                x[H:] = 0.0
-                x[H + ids, np.arange(m)] = 1.0
+                x[:, H:] = 0.0
+                x[np.arange(m), H + ids] = 1.0
             else:
-                x[H : 2 * H] = out.h[k - 1][:, s : s + m]
-                x[2 * H] = 1.0
-            np.matmul(self.W[k], x, out=a)
+                x[:, H : 2 * H] = out.h[k - 1][s : s + m]
+                x[:, 2 * H] = 1.0
+            np.matmul(x, self.W[k], out=a)
             np.tanh(a, out=a)
-            a[: 3 * H] += 1.0  # 1 + t = 2 sigmoid for i, f, o
-            f2, i2, o2, g = a[H : 2 * H], a[:H], a[2 * H : 3 * H], a[3 * H :]
-            c = out.c[k][:, s : s + m]
-            np.take(nodes.c[k], parent, axis=1, out=c)
+            a[:, : 3 * H] += 1.0  # 1 + t = 2 sigmoid for i, f, o
+            i2, f2, o2, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c = out.c[k][s : s + m]
+            np.take(nodes.c[k], parent, axis=0, out=c)
             c *= f2
             i2 *= g
             c += i2
             c *= 0.5
             np.tanh(c, out=g)
-            np.multiply(o2, g, out=out.h[k][:, s : s + m])
-        logits = out.logits[:, s : s + m]
-        np.matmul(self.Wy, out.h[-1][:, s : s + m], out=logits)
-        logits += self.by
+            np.multiply(o2, g, out=out.h[k][s : s + m])
+        np.matmul(self.Wy, out.h[-1][s : s + m].T, out=y)  # a contiguous out: BLAS writes it
+        y += self.by
+        out.logits[:, s : s + m] = y

@@ -33,6 +33,7 @@ _EXPORTS = {
     "saurus.data.vocab": ("Vocab",),
     "saurus.generation.constraints": ("Constraints",),
     "saurus.generation.likely": ("most_likely_names",),
+    "saurus.generation.categories": ("classify", "conditioned"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -50,6 +51,8 @@ __all__ = [
     "Vocab",
     "VocabularyError",
     "__version__",
+    "classify",
+    "conditioned",
     "evaluate",
     "generate_lines",
     "generate_text",
@@ -72,6 +75,7 @@ if TYPE_CHECKING:
     from saurus.data.vocab import Vocab
     from saurus.errors import DataError, ModelFileError, OptionError, SaurusError, VocabularyError
     from saurus.files.models import load, save
+    from saurus.generation.categories import classify, conditioned
     from saurus.generation.constraints import Constraints
     from saurus.generation.likely import most_likely_names
     from saurus.generation.sampling import (

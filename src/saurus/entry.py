@@ -1,11 +1,25 @@
 """The `saurus` command's entry point: Ctrl-C while the program is still starting (its
-imports take a moment) ends quietly too, in one line and exit status 130."""
+imports take a moment) ends quietly too, in one line and exit status 130.
+
+A KeyboardInterrupt raised while a finaliser runs (a __del__ or a weakref callback during
+an import) is printed as "Exception ignored" and lost: the handler here also records the
+interrupt, and the command line checks the record before it runs the command."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from types import FrameType
+
+INTERRUPTED = [False]  # set by the start-up handler; cleared by nothing: an interrupt is final
+
+
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Python's own SIGINT handling, plus a record that survives a swallowed KeyboardInterrupt."""
+    INTERRUPTED[0] = True
+    raise KeyboardInterrupt
 
 
 def process_age() -> float:
@@ -24,6 +38,8 @@ def process_age() -> float:
 def main() -> int:
     started = time.perf_counter() - process_age()
     try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (not if ignored)
+            signal.signal(signal.SIGINT, on_interrupt)
         from saurus.cli.main import main as run
 
         return run(started=started)

@@ -360,7 +360,12 @@ def test_ctrl_c_while_starting_is_quiet(lines_model: Path, delay: float) -> None
     ) as proc:
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # (else leaving the with block would wait for it for ever)
+            proc.communicate()
+            pytest.fail(f"the interrupt at {delay} s was lost: the command went on")
     assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
 

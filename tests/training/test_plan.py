@@ -157,7 +157,7 @@ def test_the_budget_holds_on_a_large_list_by_the_runs_own_clock() -> None:
     in_loop = timings["total"] - timings["before_training"]  # (a stall before it is the machine's)
     assert in_loop <= budget + 2.0, timings
     assert result.stopped_by in ("time budget", "epochs", "early stopping")
-    assert timings["evaluations"] + timings["final_evaluation"] <= 0.35 * in_loop, timings
+    assert timings["evaluations"] + timings["final_evaluation"] <= 0.35 * budget, timings
     assert any(p.evaluated for p in result.history)  # (how many depends on the speed: not asserted)
 
 

@@ -44,6 +44,8 @@ if not DINOS_PATH.is_file():  # the cases are built from it at collection
 DINOS = DINOS_PATH.read_text()
 LINES_TEXT = "\n".join(DINOS.splitlines()[:240]) + "\n"
 STREAM_TEXT = DINOS[:5000]
+# labelled names: the dinosaurs sorted into three made-up categories by their first letter
+LABELLED_TEXT = "".join(f"{n}\t{'abcdefgh'.find(n[0].lower()) // 3}\n" for n in LINES_TEXT.split())
 F64 = {
     "engine": "numpy",
     "hidden": 24,
@@ -133,10 +135,17 @@ def signal_at(monkeypatch: pytest.MonkeyPatch, step: int, signum: int) -> None:
     monkeypatch.setattr(Monitor, "add", add)
 
 
+LABELLED = replace(LINES, labelled=True)
+
+
 @pytest.mark.parametrize(
     ("text", "cfg", "signum"),
-    [(LINES_TEXT, LINES, signal.SIGINT), (STREAM_TEXT, STREAM, signal.SIGTERM)],
-    ids=["lines-sigint", "stream-sigterm"],
+    [
+        (LINES_TEXT, LINES, signal.SIGINT),
+        (STREAM_TEXT, STREAM, signal.SIGTERM),
+        (LABELLED_TEXT, LABELLED, signal.SIGINT),
+    ],
+    ids=["lines-sigint", "stream-sigterm", "labelled-sigint"],
 )
 def test_a_signal_then_resume_equals_a_straight_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, cfg: TrainConfig, signum: int
@@ -327,7 +336,11 @@ torch_only = pytest.mark.skipif(not torch_available(), reason="needs the torch e
 
 
 @torch_only
-@BOTH_MODES
+@pytest.mark.parametrize(
+    ("text", "cfg"),
+    [(LINES_TEXT, LINES), (STREAM_TEXT, STREAM), (LABELLED_TEXT, LABELLED)],
+    ids=["lines", "stream", "labelled"],
+)
 def test_torch_resumes_exactly_on_the_cpu(tmp_path: Path, text: str, cfg: TrainConfig) -> None:
     """torch's weights, Adam's moments, the dropout generator and the carried state come
     back exactly: on the CPU, in one process, the tolerance is zero."""

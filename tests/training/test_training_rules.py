@@ -86,7 +86,7 @@ def test_a_time_budget_includes_the_evaluations() -> None:
     assert result.stopped_by == "time budget" and evaluations  # (how many depends on the speed)
     in_loop = result.timings["total"] - result.timings["before_training"]
     assert in_loop <= 4.0 + 2.0, result.timings
-    assert result.timings["evaluations"] <= 0.3 * in_loop, result.timings
+    assert result.timings["evaluations"] <= 0.3 * 4.0, result.timings  # (a share of the budget)
 
 
 def test_the_first_progress_comes_before_any_evaluation() -> None:

@@ -297,8 +297,14 @@ def add_train_options(p: Parser, *, text: bool = True) -> None:
     )
     if text:
         g.add_argument("--lowercase", action="store_true", help="lowercase the data (and prefixes) first")
+        g.add_argument(
+            "--labelled",
+            action="store_true",
+            help="read the file as name<TAB>label lines and train one model conditioned on the label "
+            "(implied by a folder of one .txt file per label, or a .tsv or .csv file)",
+        )
     else:
-        p.set_defaults(lowercase=False)
+        p.set_defaults(lowercase=False, labelled=False)
     g.add_argument(
         "--val-fraction",
         type=fraction,

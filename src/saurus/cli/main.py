@@ -20,6 +20,7 @@ from saurus.cli.args import (
     one_line,
     os_error_line,
 )
+from saurus.cli.classify import add_classify_command
 from saurus.cli.complete import add_complete_command
 from saurus.cli.datasets import add_datasets_command
 from saurus.cli.export import add_export_command
@@ -29,6 +30,7 @@ from saurus.cli.reproduce import add_reproduce_command
 from saurus.cli.sample import add_sample_commands
 from saurus.cli.serve import add_serve_command
 from saurus.cli.train import add_train_command
+from saurus.entry import INTERRUPTED
 from saurus.errors import SaurusError
 
 
@@ -48,6 +50,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     add_train_command(sub)
     add_sample_commands(sub)
+    add_classify_command(sub)
     runs = add_reproduce_command(sub)
     add_jazz_command(runs)
     add_music_command(sub)
@@ -85,6 +88,8 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
             return EXIT_USAGE
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     try:
+        if INTERRUPTED[0]:  # a Ctrl-C during the start-up that a finaliser swallowed
+            raise KeyboardInterrupt
         return run_with_threads(args)
     except SaurusError as err:
         print(f"{prefix}: error: {one_line(str(err))}", file=sys.stderr)

@@ -20,13 +20,15 @@ from saurus.cli.args import (
     say,
     seed_value,
 )
-from saurus.data.corpus import decode_text, make_corpus
+from saurus.data.corpus import Corpus, LinesCorpus, decode_text, make_corpus
 from saurus.data.datasets import DATASETS, open_source
+from saurus.data.labelled import labelled_corpus
 from saurus.errors import DataError, OptionError
 from saurus.files import models
 from saurus.files.outputs import (
     is_model_file,
 )
+from saurus.generation.categories import conditioned
 from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import decoding_kwargs
 from saurus.generation.likely import write_most_likely
@@ -40,7 +42,7 @@ from saurus.generation.sampling import (
     iter_texts,
 )
 from saurus.generation.scoring import evaluate, score_strings
-from saurus.generation.unknown_chars import drop_unknown, prepare_scored
+from saurus.generation.unknown_chars import drop_unknown, prepare_scored, unknown_in
 from saurus.protocol import SequenceModel
 from saurus.resources import human
 
@@ -123,8 +125,17 @@ def constraints_of(args: argparse.Namespace) -> Constraints | None:
 CONSTRAINT_FLAGS = ("--ends-with", "--contains", "--excludes", "--min-len", "--pattern", "--time-limit")
 
 
+def add_category_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--category",
+        metavar="LABEL",
+        help=f"{what} of one category of a model trained on labelled names, or of a blend "
+        "(Irish=0.7,Italian=0.3 mixes the categories' embeddings); default: all of them",
+    )
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    model = load_text_model(args.model)
+    model = conditioned(load_text_model(args.model), args.category)
     out = sys.stdout
     constraints = constraints_of(args) if model.mode == "lines" else None
     if model.mode == "lines" and args.most_likely is not None:
@@ -224,7 +235,7 @@ def read_texts(texts: list[str]) -> list[str]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    model = load_text_model(args.model)
+    model = conditioned(load_text_model(args.model), args.category)
     texts = read_texts(args.texts)
     scored, skipped = prepare_scored(model, texts, skip_unknown=args.skip_unknown)
     reports = iter(score_strings(model, [t for t in scored if t is not None]))
@@ -242,9 +253,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise OptionError(f"the model comes first: saurus eval {args.file} {args.model}")
     model = load_text_model(args.model)
     source = open_source(args.file)
-    text = source.text.lower() if model.lowercase else source.text
-    text, skipped = drop_unknown(model, text, str(args.file), skip_unknown=args.skip_unknown)
-    corpus = make_corpus(text, model.mode, lowercase=model.lowercase)
+    corpus: Corpus
+    if source.labelled:
+        if args.category is not None:
+            raise OptionError("the file gives each name its category; drop --category")
+        corpus, skipped = labelled_for(model, source.text, str(args.file), args.skip_unknown)
+    else:
+        model = conditioned(model, args.category)
+        text = source.text.lower() if model.lowercase else source.text
+        text, skipped = drop_unknown(model, text, str(args.file), skip_unknown=args.skip_unknown)
+        corpus = make_corpus(text, model.mode, lowercase=model.lowercase)
     report = evaluate(model, corpus)
     print(
         f"{args.file}: {report.nats:.4f} nats/char  {report.bits:.4f} bits/char  "
@@ -258,6 +276,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def labelled_for(model: SequenceModel, text: str, where: str, skip_unknown: bool) -> tuple[LinesCorpus, str]:
+    """Labelled names (from a folder or a table) as a corpus in the model's categories;
+    names with characters the model lacks are refused, or left out with --skip-unknown."""
+    categories = tuple(getattr(model, "categories", ()))
+    if not categories:
+        raise OptionError(f"{where} holds labelled names, but this model was not trained on labelled names")
+    read = labelled_corpus(text, lowercase=model.lowercase)
+    index = {label: k for k, label in enumerate(categories)}
+    unknown = sorted(set(read.categories) - set(index))
+    if unknown:
+        raise DataError(
+            f"{where}: the model has no category {unknown[0]!r}; its categories are: {', '.join(categories)}"
+        )
+    keep = [i for i, name in enumerate(read.examples) if not unknown_in(model, name)]
+    if len(keep) < len(read.examples) and not skip_unknown:
+        bad = next(name for name in read.examples if unknown_in(model, name))
+        raise DataError(
+            f"{where}: the name {bad!r} holds characters the model has never seen; add --skip-unknown"
+        )
+    if not keep:
+        raise DataError(f"{where}: no name can be scored (each holds a character the model has never seen)")
+    assert read.labels is not None
+    labels = tuple(index[read.categories[read.labels[i]]] for i in keep)
+    corpus = LinesCorpus(tuple(read.examples[i] for i in keep), labels, categories)
+    dropped = len(read.examples) - len(keep)
+    return corpus, f"left out {dropped} names with characters the model has never seen" if dropped else ""
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print what the model file holds, one fact a line, and its training plan."""
     model, meta = models.load_with_meta(args.model)
@@ -265,6 +311,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"kind: {meta.get('kind')}, mode: {model.mode}, characters: {model.vocab.size}")
     sizes = {k: getattr(model, k, None) for k in ("cell", "layers", "hidden", "d_model", "heads", "context")}
     print("size: " + ", ".join(f"{k} {v}" for k, v in sizes.items() if v is not None))
+    categories = tuple(getattr(model, "categories", ()))
+    if categories:
+        counts = getattr(model, "category_counts", ())
+        shown = ", ".join(f"{label} ({count})" for label, count in zip(categories, counts, strict=True))
+        print(f"categories: {len(categories)}, with their training names: {shown}")
     training = meta.get("training")
     if isinstance(training, dict):
         shown = {k: v for k, v in training.items() if k != "plan" and v is not None}
@@ -330,6 +381,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
         f"{DEFAULT_MAX_LEN}); beside other constraints, a longer name is refused instead",
     )
     add_constraint_options(p)
+    add_category_option(p, "names")
     p.add_argument(
         "--length",
         type=positive_int,
@@ -346,6 +398,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
         help="leave out what the model cannot score (lines: names with an unknown character; "
         "stream: the unknown characters) and say how much",
     )
+    add_category_option(p, "the loss")
     p.set_defaults(run=cmd_eval)
 
     p = add_command(sub, "score", SCORE_USAGE)
@@ -361,6 +414,7 @@ def add_sample_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score strings with unknown characters anyway (lines: -inf; stream: without them)",
     )
+    add_category_option(p, "the log-probability")
     p.set_defaults(run=cmd_score)
 
     p = add_command(sub, "info", INFO_USAGE)

@@ -21,9 +21,10 @@ from saurus.cli.args import (
 )
 from saurus.cli.progress import ProgressLine
 from saurus.data.datasets import DATASETS, open_source
+from saurus.data.labelled import is_labelled
 from saurus.data.mode_detect import SAMPLE_CHARS, detect_mode
 from saurus.data.stream_file import LARGE_FILE, check_regular_file, map_text
-from saurus.errors import DataError
+from saurus.errors import DataError, OptionError
 from saurus.plot import draw_after_training, picture_path_for, require_matplotlib
 from saurus.resources import human
 from saurus.training.build import make_plan
@@ -43,6 +44,13 @@ saurus train sonnets -o sonnets.saurus --hidden 512 --overwrite
 def cmd_train(args: argparse.Namespace) -> int:
     started = getattr(args, "started", None) or time.perf_counter()
     mode = None if args.mode == "auto" else args.mode
+    labelled = args.labelled or (Path(args.file).exists() and is_labelled(Path(args.file)))
+    if labelled:  # names with a category each: one model conditioned on the category
+        args.labelled = True
+        if mode == "stream":
+            raise OptionError("labelled names train in lines mode; drop --mode stream")
+        mode = "lines"
+        args.found_mode = "labelled names (name and category): one model conditioned on the category"
     if mode is None and Path(args.file).is_file():
         mode, why = detect_mode(read_head(Path(args.file)))
         # said with the plan, once the data and options have passed their checks
@@ -61,11 +69,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             say(f"reading {path} ({human(size)}) into a temporary file of character ids")
         mapped = map_text(path, lowercase=args.lowercase)
         return train_and_save(args, mapped, "stream", (path,), started=started)  # type: ignore[arg-type]
-    source = open_source(args.file)
+    source = open_source(args.file, labelled=labelled)
     mode = mode or source.mode or "lines"
     if args.val is None:
         return train_and_save(args, source.text, mode, (source.path,), started=started)
-    held = open_source(args.val)
+    held = open_source(args.val, labelled=labelled)
     if not held.text.strip():
         raise DataError(f"the validation file {args.val} is empty")
     protect = (source.path, held.path)

@@ -32,6 +32,7 @@ class Batch:
     targets: np.ndarray  # (T, B) int64
     mask: np.ndarray | None  # (T, B) 1.0 for real characters; None when all are real
     fresh: bool  # start from a zero state (False: carry the previous batch's final state)
+    cats: np.ndarray | None = None  # (B,) int64 each name's category (labelled names), else None
 
     @property
     def chars(self) -> int:
@@ -41,9 +42,16 @@ class Batch:
 class LineBatches:
     """Padded, length-grouped batches of names; iterate for one epoch."""
 
-    def __init__(self, names: Sequence[np.ndarray], eos: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        names: Sequence[np.ndarray],
+        eos: int,
+        batch_size: int,
+        labels: Sequence[int] | None = None,
+    ) -> None:
         if not names:
             raise OptionError("there are no training examples")
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.batch_size = min(batch_size, len(names))
         self.lengths = np.array([len(n) + 1 for n in names])
         width = int(self.lengths.max())
@@ -75,6 +83,7 @@ class LineBatches:
                 self.targets[rows, :T].T.copy(),
                 None if mask.all() else mask.copy(),
                 fresh=True,
+                cats=None if self.labels is None else self.labels[rows],
             )
 
 

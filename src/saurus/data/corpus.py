@@ -113,10 +113,36 @@ def split_fraction_count(n: int, val_fraction: float) -> int:
 
 @dataclass(frozen=True)
 class LinesCorpus:
-    """One example per non-empty line, stripped of surrounding whitespace."""
+    """One example per non-empty line, stripped of surrounding whitespace. Labelled names
+    (saurus.data.labelled) also hold each example's category: `labels[i]` indexes
+    `categories`, the sorted labels of the whole data (kept by every part split from it)."""
 
     examples: tuple[str, ...]
+    labels: tuple[int, ...] | None = None
+    categories: tuple[str, ...] = ()
     mode: ClassVar[Mode] = "lines"
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None
+
+    def part(self, rows: list[int]) -> LinesCorpus:
+        """The examples at `rows` (in that order), with their labels."""
+        labels = None if self.labels is None else tuple(self.labels[i] for i in rows)
+        return LinesCorpus(tuple(self.examples[i] for i in rows), labels, self.categories)
+
+    def category_counts(self) -> np.ndarray:
+        """How many examples each category has (K,)."""
+        assert self.labels is not None
+        return np.bincount(np.array(self.labels, dtype=np.int64), minlength=len(self.categories))
+
+    def by_category(self) -> list[tuple[int, LinesCorpus]]:
+        """(category, its examples) for each category that has any."""
+        assert self.labels is not None
+        rows: dict[int, list[int]] = {}
+        for i, label in enumerate(self.labels):
+            rows.setdefault(label, []).append(i)
+        return [(k, self.part(rows[k])) for k in sorted(rows)]
 
     @classmethod
     def from_text(cls, text: str, *, lowercase: bool = False) -> LinesCorpus:
@@ -145,13 +171,32 @@ class LinesCorpus:
         return known
 
     def split(self, val_fraction: float, seed: int) -> tuple[LinesCorpus, LinesCorpus]:
-        """Shuffle the examples with `seed`, then hold out `val_fraction` of them."""
+        """Shuffle the examples with `seed`, then hold out `val_fraction` of them. Labelled
+        names are split by distinct name (a name under two labels goes to one side whole),
+        and a category left with no training name gets its names back from validation."""
+        if self.labels is not None:
+            return self.split_by_name(val_fraction, seed)
         k = split_fraction_count(len(self.examples), val_fraction)
         order = np.random.default_rng(seed).permutation(len(self.examples))
         pick = self.examples.__getitem__
         val = tuple(map(pick, np.sort(order[:k]).tolist()))
         train = tuple(map(pick, np.sort(order[k:]).tolist()))
         return LinesCorpus(train), LinesCorpus(val)
+
+    def split_by_name(self, val_fraction: float, seed: int) -> tuple[LinesCorpus, LinesCorpus]:
+        assert self.labels is not None
+        distinct = list(dict.fromkeys(self.examples))
+        k = split_fraction_count(len(distinct), val_fraction)
+        order = np.random.default_rng(seed).permutation(len(distinct))
+        held = {distinct[i] for i in order[:k].tolist()}
+        in_val = [name in held for name in self.examples]
+        trained = {label for label, v in zip(self.labels, in_val, strict=True) if not v}
+        in_val = [v and label in trained for label, v in zip(self.labels, in_val, strict=True)]
+        val = [i for i, v in enumerate(in_val) if v]
+        train = [i for i, v in enumerate(in_val) if not v]
+        if not val:
+            raise DataError("the labelled names are too few to hold any out; train with --val-fraction 0")
+        return self.part(train), self.part(val)
 
     def encode(self, vocab: Vocab) -> list[np.ndarray]:
         """Each example as ids, without the end token (the model adds it as the last target)."""

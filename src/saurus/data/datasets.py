@@ -20,6 +20,7 @@ from pathlib import Path
 
 from saurus.atomic import atomic_write_bytes
 from saurus.data.corpus import Mode, decode_text, read_text
+from saurus.data.labelled import canonical, is_labelled, read_labelled, table_pairs
 from saurus.errors import DataError
 
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
@@ -180,15 +181,24 @@ class Source:
     text: str
     path: Path  # the file it came from (never to be written over)
     dataset: Dataset | None  # the registered dataset, which knows its mode
+    labelled: bool = False  # name<TAB>label lines (saurus.data.labelled), read from a folder or table
 
     @property
     def mode(self) -> Mode | None:
         return None if self.dataset is None else self.dataset.mode
 
 
-def open_source(name: str | Path) -> Source:
-    """The file `name`, or where no such file exists, the registered dataset of that name."""
+def open_source(name: str | Path, *, labelled: bool = False) -> Source:
+    """The file `name`, or where no such file exists, the registered dataset of that name.
+    A folder, a .tsv or .csv file, or any file when `labelled`, is read as labelled names
+    (saurus.data.labelled)."""
     path = Path(name)
+    if path.exists() and (labelled or is_labelled(path)):
+        if labelled and not is_labelled(path):  # name<TAB>label lines in a file of another suffix
+            return Source(
+                canonical(table_pairs(read_text(path), ".tsv", str(path)), str(path)), path, None, True
+            )
+        return Source(read_labelled(path), path, None, True)
     if path.exists() or str(name) not in DATASETS:
         if not path.exists() and path.name == str(name) and not path.suffix:
             raise DataError(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from saurus.errors import OptionError
+from saurus.generation.categories import Spec, conditioned
 from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import Decoding, decoding_kwargs
 from saurus.generation.sampling import (
@@ -84,6 +85,7 @@ def complete(
     seed: int | np.random.Generator | None = None,
     constraints: Constraints | None = None,
     time_limit: float = DEFAULT_TIME_LIMIT,
+    category: Spec = None,
     **constraint_options: Any,
 ) -> list[Completion]:
     """The continuations of `prompt`, with their finish reasons (see the module docstring).
@@ -92,7 +94,10 @@ def complete(
     A names model takes constraints on the whole name (prompt included), as `constraints`
     or as its fields: ends_with, contains, excludes, min_len, max_len, pattern
     (saurus.generation.constraints); the names are the model's own, only those that meet
-    them (exact), found within `time_limit` seconds (else TooRareError)."""
+    them (exact), found within `time_limit` seconds (else TooRareError). A model trained on
+    labelled names takes a `category`: a label, a blend ("Irish=0.7,Italian=0.3" or a
+    dict), or None for all of them (saurus.generation.categories)."""
+    model = conditioned(model, category)
     if constraint_options:
         unknown = set(constraint_options) - CONSTRAINT_FIELDS
         if unknown:
@@ -134,8 +139,10 @@ def generate(model: SequenceModel, prompt: str = "", **options: object) -> list[
     return [prompt + c.text for c in complete(model, prompt, **options)]  # type: ignore[arg-type]
 
 
-def score(model: SequenceModel, texts: str | Sequence[str]) -> list[Score]:
-    """How likely each text is: nats, bits per character and perplexity (see score_strings)."""
+def score(model: SequenceModel, texts: str | Sequence[str], *, category: Spec = None) -> list[Score]:
+    """How likely each text is: nats, bits per character and perplexity (see score_strings);
+    a labelled model's given `category` (None: all of them, as the prior blend)."""
+    model = conditioned(model, category)
     texts = [texts] if isinstance(texts, str) else list(texts)
     return [as_score(t, r) for t, r in zip(texts, score_strings(model, texts), strict=True)]
 

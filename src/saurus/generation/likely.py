@@ -36,6 +36,7 @@ from typing import TextIO
 import numpy as np
 
 from saurus.errors import OptionError
+from saurus.generation.categories import Spec, conditioned
 from saurus.generation.constraints import Automaton, Constraints
 from saurus.generation.decoding import Decoding
 from saurus.generation.names import code_points
@@ -312,11 +313,14 @@ def most_likely_names(
     novel: bool = False,
     max_len: int = DEFAULT_MAX_LEN,
     constraints: Constraints | None = None,
+    category: Spec = None,
 ) -> list[tuple[str, float]]:
     """The `n` most probable complete names (fewer if the model has fewer within max_len),
     each with its log-probability (natural log, end token included, as `score` totals
     it), most probable first; with `constraints`, the most probable of the names that meet
-    them. A warning says when the memory budget made the search approximate."""
+    them; a labelled model's, given `category` (saurus.generation.categories). A warning
+    says when the memory budget made the search approximate."""
+    model = conditioned(model, category)
     search = likely_search(model, n, prefix=prefix, novel=novel, max_len=max_len, constraints=constraints)
     found = search.wanted(n)
     if search.approximate:

@@ -117,7 +117,15 @@ def estimate_seconds(model: SequenceModel, corpus: Corpus, probe_steps: int = 8)
 
 
 def evaluate(model: SequenceModel, corpus: Corpus) -> LossReport:
-    """Mean negative log-likelihood per character of `corpus` under `model`."""
+    """Mean negative log-likelihood per character of `corpus` under `model`. Labelled names
+    under a labelled model are each scored given their own category (one batch per
+    category, the model conditioned on it: saurus.generation.categories)."""
+    if isinstance(corpus, LinesCorpus) and corpus.labelled and getattr(model, "categories", ()):
+        reports = [
+            evaluate(model.conditioned(np.eye(len(corpus.categories))[k]), part)  # type: ignore[attr-defined]
+            for k, part in corpus.by_category()
+        ]
+        return LossReport(sum(r.total_nats for r in reports), sum(r.chars for r in reports))
     sequences = targets_of(model, corpus)
     total = -float(sequence_log_probs(model, sequences).sum())
     return LossReport(total, sum(len(s) for s in sequences))

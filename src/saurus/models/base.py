@@ -32,9 +32,10 @@ class WeightsModel:
         max_new_tokens, temperature (0: greedy), top_k, top_p, num_return_sequences, stop, seed."""
         return generate(self, prompt, **options)  # type: ignore[arg-type]
 
-    def score(self, texts: str | Sequence[str]) -> list[Any]:
-        """Nats, bits per character and perplexity of each text (saurus.generation.api.Score)."""
-        return score(self, texts)  # type: ignore[arg-type]
+    def score(self, texts: str | Sequence[str], **options: Any) -> list[Any]:
+        """Nats, bits per character and perplexity of each text (saurus.generation.api.Score);
+        `category=` for a model trained on labelled names."""
+        return score(self, texts, **options)  # type: ignore[arg-type]
 
     def num_params(self) -> int:
         return sum(w.size for w in self.params.values())

@@ -1,6 +1,8 @@
 """CharModel: input gather, stacked recurrent layers, one output head over all steps.
 
-    xw^1_t = E[x_t] + b^1                  (row gather: x_t W for a one-hot x_t)
+    xw^1_t = E[x_t] + b^1 (+ w . C)        (row gather: x_t W for a one-hot x_t; w . C: the
+                                             category embedding of a labelled model, see
+                                             saurus.generation.categories)
     h^k = layer_k(xw^k)                     xw^{k+1} = drop(h^k) W_x^{k+1} + b^{k+1}
     logits = drop(h^L) W_y + b_y            loss = -(1/N) sum_{t,b} m_tb log softmax(logits_tb)[y_tb]
 
@@ -23,6 +25,7 @@ import numpy as np
 from saurus.data.corpus import Mode
 from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError, OptionError
+from saurus.generation.categories import categories_meta, check_weights, prior, read_categories
 from saurus.models.base import WeightsModel
 from saurus.models.cells import CELLS, CONVENTIONS, Cell, State, cell_for, weight_grad
 from saurus.models.fused_lstm import FusedLSTM
@@ -34,13 +37,16 @@ Params = dict[str, np.ndarray]
 
 
 def param_shapes(
-    cell: str, vocab_size: int, hidden: int, layers: int, convention: str = "cho"
+    cell: str, vocab_size: int, hidden: int, layers: int, convention: str = "cho", categories: int = 0
 ) -> dict[str, tuple[int, ...]]:
     """Every weight's shape; layer 0's input weights are the gathered embedding table.
-    The GRU's torch convention adds l{k}.bhn (H,) per layer."""
+    The GRU's torch convention adds l{k}.bhn (H,) per layer; `categories` K > 0 adds the
+    category embedding cat (K, G H)."""
     impl = cell_for(cell, convention)
     gh = impl.gates * hidden
     shapes: dict[str, tuple[int, ...]] = {"embed": (vocab_size, gh)}
+    if categories:
+        shapes["cat"] = (categories, gh)
     for k in range(layers):
         if k:
             shapes[f"l{k}.Wx"] = (hidden, gh)
@@ -93,6 +99,15 @@ def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator | No
     return keep.astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
+def category_grad(cats: np.ndarray | None, dxw: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The gradient of cat (K, G H): each row's dxw summed over time, scattered to its
+    category (with no categories given, the prior blend was used: its gradient is not
+    taken, zero)."""
+    if cats is None:
+        return np.zeros_like(table)
+    return scatter_rows(np.asarray(cats), dxw.sum(axis=0), table.shape[0])
+
+
 @dataclass
 class Forward:
     """What the backward pass needs from one forward pass."""
@@ -103,6 +118,7 @@ class Forward:
     masks: list[Any]  # dropout masks after each layer
     logits: np.ndarray  # (T*B, V)
     probs: np.ndarray | None = None  # softmax(logits), set by loss()
+    cats: np.ndarray | None = None  # (B,) each row's category, for a labelled model
 
 
 @dataclass
@@ -117,6 +133,8 @@ class CharModel(WeightsModel):
     dropout: float = 0.0
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.models.cells)
+    categories: tuple[str, ...] = ()  # a labelled model's categories (params["cat"], one row each)
+    category_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     kind: ClassVar[str] = "engine"  # the kind string of its files since the first release: kept, so they load
 
     def __post_init__(self) -> None:
@@ -137,6 +155,8 @@ class CharModel(WeightsModel):
         lowercase: bool = False,
         unigram: np.ndarray | None = None,
         convention: str = "cho",
+        categories: tuple[str, ...] = (),
+        category_counts: np.ndarray | None = None,
     ) -> CharModel:
         """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch; LSTM forget biases start at 1 so
         the cell remembers from the first step; with `unigram` counts, the head bias starts
@@ -155,7 +175,9 @@ class CharModel(WeightsModel):
         bound = 1.0 / np.sqrt(hidden)
         params = {
             name: rng.uniform(-bound, bound, shape).astype(DTYPES[dtype])
-            for name, shape in param_shapes(cell, vocab.size, hidden, layers, convention).items()
+            for name, shape in param_shapes(
+                cell, vocab.size, hidden, layers, convention, len(categories)
+            ).items()
         }
         for k in range(layers):
             params[f"l{k}.b"][:] = 0.0
@@ -167,7 +189,38 @@ class CharModel(WeightsModel):
         if unigram is not None:
             freq = (np.asarray(unigram, dtype=np.float64) + 1.0) / (np.sum(unigram) + vocab.size)
             params["head.b"][:] = np.log(freq)
-        return cls(params, vocab, mode, lowercase, cell, hidden, layers, dropout, convention=convention)
+        counts = np.zeros(len(categories), np.int64) if category_counts is None else category_counts
+        model = cls(params, vocab, mode, lowercase, cell, hidden, layers, dropout, convention=convention)
+        model.categories, model.category_counts = tuple(categories), np.asarray(counts, dtype=np.int64)
+        return model
+
+    def category_rows(self, cats: np.ndarray | None) -> np.ndarray | None:
+        """What the categories add to layer 0's input: cat[cats] (B, G H), or the prior
+        blend's row when no category is given; None for a model without categories."""
+        if not self.categories:
+            return None
+        if cats is None:
+            return (prior(self.category_counts) @ self.params["cat"]).astype(self.dtype)
+        return self.params["cat"][cats]
+
+    def conditioned(self, weights: np.ndarray) -> CharModel:
+        """This model for the category blend `weights` (K,), folded: l0.b + w . cat, no
+        categories (see saurus.generation.categories). Weights other than l0.b are shared."""
+        w = check_weights(weights, len(self.categories))
+        params = {k: v for k, v in self.params.items() if k != "cat"}
+        params["l0.b"] = (self.params["l0.b"] + w @ self.params["cat"]).astype(self.dtype)
+        return CharModel(
+            params,
+            self.vocab,
+            self.mode,
+            self.lowercase,
+            self.cell,
+            self.hidden,
+            self.layers,
+            self.dropout,
+            self.seen,
+            self.convention,
+        )
 
     @property
     def layer_cell(self) -> Cell:
@@ -184,12 +237,20 @@ class CharModel(WeightsModel):
     # --- whole sequences ---
 
     def forward(
-        self, ids: np.ndarray, state: list[State], rng: np.random.Generator | None = None
+        self,
+        ids: np.ndarray,
+        state: list[State],
+        rng: np.random.Generator | None = None,
+        cats: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[State], Forward]:
         """Logits (T, B, V) for ids (T, B) from `state`; the final state; the backward cache.
-        Dropout is on when `rng` is given."""
+        Dropout is on when `rng` is given; `cats` (B,) are the rows' categories (labelled
+        models; None: the prior blend)."""
         p, cell = self.params, self.layer_cell
         xw = gather_rows(p["embed"], ids) + p["l0.b"]
+        rows = self.category_rows(cats)
+        if rows is not None:
+            xw += rows
         inputs, caches, masks, final = [], [], [], []
         for k in range(self.layers):
             if k:
@@ -205,7 +266,8 @@ class CharModel(WeightsModel):
             final.append(last)
         top = inputs[-1]
         logits = top.reshape(-1, self.hidden) @ p["head.W"] + p["head.b"]
-        return logits.reshape(*ids.shape, -1), final, Forward(ids, inputs, caches, masks, logits)
+        fwd = Forward(ids, inputs, caches, masks, logits, cats=cats)
+        return logits.reshape(*ids.shape, -1), final, fwd
 
     def loss(
         self,
@@ -214,9 +276,10 @@ class CharModel(WeightsModel):
         mask: np.ndarray | None,
         state: list[State],
         rng: np.random.Generator | None = None,
+        cats: np.ndarray | None = None,
     ) -> tuple[float, int, list[State], Forward]:
         """Mean nats per counted target (mask 1), their count, the final state, the cache."""
-        _, final, fwd = self.forward(ids, state, rng)
+        _, final, fwd = self.forward(ids, state, rng, cats)
         probs = np.exp(fwd.logits - fwd.logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         fwd.probs = probs
@@ -269,6 +332,8 @@ class CharModel(WeightsModel):
                 dh = (dxw.reshape(-1, dxw.shape[-1]) @ p[f"l{k}.Wx"].T).reshape(x.shape)
             else:
                 grads["embed"] = scatter_rows(fwd.ids, dxw, self.vocab.size)
+                if self.categories:
+                    grads["cat"] = category_grad(fwd.cats, dxw, self.params["cat"])
         return grads, dstate0
 
     # --- the SequenceModel protocol ---
@@ -284,14 +349,21 @@ class CharModel(WeightsModel):
     # --- files ---
 
     def fused_stepper(self) -> FusedLSTM | None:
-        """The fast stepper generation uses for an LSTM (None for a GRU or RNN)."""
-        return FusedLSTM(self) if self.cell == "lstm" else None
+        """The fast stepper generation uses for an LSTM (None for a GRU or RNN); a labelled
+        model's runs the prior blend, as step() does."""
+        if self.cell != "lstm":
+            return None
+        return FusedLSTM(self.conditioned(prior(self.category_counts)) if self.categories else self)
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {**base_meta(self), **{k: getattr(self, k) for k in ("cell", "hidden", "layers", "dropout")}}
         if self.cell == "gru":
             meta["convention"] = self.convention
-        return meta, {**self.params, "seen_names": self.seen}
+        meta.update(categories_meta(self.categories))
+        arrays = {**self.params, "seen_names": self.seen}
+        if self.categories:
+            arrays["category_counts"] = self.category_counts
+        return meta, arrays
 
     @classmethod
     def from_file(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CharModel:
@@ -320,7 +392,10 @@ class CharModel(WeightsModel):
         dtype = arrays.get("head.W", np.zeros(0)).dtype
         if dtype not in (np.float32, np.float64):
             raise ModelFileError("the weight head.W is missing or not float32/float64")
-        for name, shape in param_shapes(cell, vocab.size, hidden, layers, convention).items():
+        categories, counts = read_categories(meta, arrays)
+        for name, shape in param_shapes(
+            cell, vocab.size, hidden, layers, convention, len(categories)
+        ).items():
             array = arrays.get(name)
             if array is None or array.shape != shape or array.dtype != dtype:
                 raise ModelFileError(f"the weight {name} is missing or has the wrong shape")
@@ -328,4 +403,6 @@ class CharModel(WeightsModel):
                 raise ModelFileError(f"the weight {name} holds NaN or infinite values")
             params[name] = array
         seen = seen_names(arrays)
-        return cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen, convention)
+        model = cls(params, vocab, mode, lowercase, cell, hidden, layers, float(dropout), seen, convention)
+        model.categories, model.category_counts = categories, counts
+        return model

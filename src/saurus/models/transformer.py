@@ -7,6 +7,8 @@ Row vectors throughout (x W); shapes are time-major at the edges (ids (T, B), lo
     x_t = tok_emb[id_t] + pos_emb[t]        (START reads "\\n" when the vocabulary has it, else
                                               a zero token embedding; pos_emb is added either way)
                                              with rotary positions there is no pos_emb: x_t = tok_emb[id_t]
+                                             a labelled model adds w . cat_emb (its category,
+                                             saurus.generation.categories; the prior blend if none)
     per block (pre-norm):
         x = x + proj(attn(ln1(x)))           [q | k | v] = h attn.W + attn.b, each D wide, split
                                               into `heads` contiguous chunks of d columns
@@ -33,6 +35,7 @@ import numpy as np
 from saurus.data.corpus import Mode
 from saurus.data.vocab import Vocab
 from saurus.errors import ModelFileError, OptionError
+from saurus.generation.categories import categories_meta, check_weights, prior, read_categories
 from saurus.models.base import WeightsModel
 from saurus.models.recurrent import DTYPES, gather_rows
 from saurus.protocol import START, base_meta, seen_names
@@ -48,11 +51,20 @@ Params = dict[str, np.ndarray]
 
 
 def param_shapes(
-    vocab_size: int, d_model: int, layers: int, context: int, tied: bool, positions: str = "learned"
+    vocab_size: int,
+    d_model: int,
+    layers: int,
+    context: int,
+    tied: bool,
+    positions: str = "learned",
+    categories: int = 0,
 ) -> dict[str, tuple]:
-    """Every weight's name and shape, in file order (no pos_emb with rotary positions)."""
+    """Every weight's name and shape, in file order (no pos_emb with rotary positions; a
+    labelled model's category embedding cat_emb (K, D))."""
     V, D, C = vocab_size, d_model, context
     shapes: dict[str, tuple[int, ...]] = {"tok_emb": (V, D)}
+    if categories:
+        shapes["cat_emb"] = (categories, D)
     if positions == "learned":
         shapes["pos_emb"] = (C, D)
     for i in range(layers):
@@ -190,6 +202,8 @@ class TransformerModel(WeightsModel):
     tied: bool = False
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     positions: str = "learned"  # or "rotary"
+    categories: tuple[str, ...] = ()  # a labelled model's categories (params["cat_emb"], one row each)
+    category_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     kind: ClassVar[str] = "transformer"
 
     @classmethod
@@ -257,6 +271,25 @@ class TransformerModel(WeightsModel):
     def dtype(self) -> Any:
         return self.params["tok_emb"].dtype
 
+    def conditioned(self, weights: np.ndarray) -> TransformerModel:
+        """This model for the category blend `weights` (K,), folded into the inputs: learned
+        positions get pos_emb + w . cat_emb; rotary ones tok_emb + w . cat_emb, the head
+        untied first (head.W = tok_emb^T as it was). Other weights are shared."""
+        w = check_weights(weights, len(self.categories))
+        p = {k: v for k, v in self.params.items() if k != "cat_emb"}
+        row = (w @ self.params["cat_emb"]).astype(self.dtype)
+        tied = self.tied
+        if self.positions == "learned":
+            p["pos_emb"] = p["pos_emb"] + row
+        else:
+            if tied:
+                p["head.W"], tied = np.ascontiguousarray(p["tok_emb"].T), False
+            p["tok_emb"] = p["tok_emb"] + row
+        sizes = (self.d_model, self.layers, self.heads, self.context)
+        return TransformerModel(
+            p, self.vocab, self.mode, self.lowercase, *sizes, self.dropout, tied, self.seen, self.positions
+        )
+
     @property
     def head_dim(self) -> int:
         return self.d_model // self.heads
@@ -273,6 +306,8 @@ class TransformerModel(WeightsModel):
         end = past + T
         cache.tokens[:, past:end] = ids
         x = gather_rows(p["tok_emb"], ids)
+        if self.categories:  # no category given: the prior blend
+            x = x + (prior(self.category_counts) @ p["cat_emb"]).astype(self.dtype)
         turn = None
         if self.positions == "rotary":
             turn = rotary_tables(past, end, d, self.dtype)
@@ -361,8 +396,11 @@ class TransformerModel(WeightsModel):
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         sizes = ("d_model", "layers", "heads", "context", "dropout", "tied", "positions")
-        meta = {**base_meta(self), **{k: getattr(self, k) for k in sizes}}
-        return meta, {**self.params, "seen_names": self.seen}
+        meta = {**base_meta(self), **{k: getattr(self, k) for k in sizes}, **categories_meta(self.categories)}
+        arrays = {**self.params, "seen_names": self.seen}
+        if self.categories:
+            arrays["category_counts"] = self.category_counts
+        return meta, arrays
 
     @classmethod
     def from_file(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TransformerModel:
@@ -398,8 +436,9 @@ class TransformerModel(WeightsModel):
             raise ModelFileError("the model's vocabulary is empty")
         if mode == "lines" and vocab.eos_id is None:
             raise ModelFileError("a lines model's vocabulary lacks the end token")
-        shapes = param_shapes(vocab.size, d_model, layers, context, tied, positions)
-        extra = sorted(set(arrays) - set(shapes) - {"seen_names"})
+        categories, counts = read_categories(meta, arrays)
+        shapes = param_shapes(vocab.size, d_model, layers, context, tied, positions, len(categories))
+        extra = sorted(set(arrays) - set(shapes) - {"seen_names", "category_counts"})
         if extra:
             raise ModelFileError(f"the model holds arrays that do not belong to it: {', '.join(extra[:5])}")
         dtype = arrays.get("tok_emb", np.zeros(0, dtype=np.int8)).dtype
@@ -428,4 +467,6 @@ class TransformerModel(WeightsModel):
             tied=tied,
             seen=seen,
             positions=positions,
+            categories=categories,
+            category_counts=counts,
         )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from saurus.data.corpus import Corpus, LinesCorpus, make_corpus, read_text
+from saurus.data.labelled import labelled_corpus
 from saurus.data.stream_file import MappedText, map_text
 from saurus.errors import OptionError
 from saurus.files.models import load
@@ -156,6 +157,8 @@ def prepare_data(
     text: str, val_text: str | None, config: TrainConfig
 ) -> tuple[Corpus, Corpus, Corpus | None]:
     """The whole corpus (whose vocabulary the model gets), the training and validation parts."""
+    if config.labelled:
+        return labelled_data(text, val_text, config)
     if val_text is None:
         corpus = make_corpus(text, config.mode, lowercase=config.lowercase)
         train, val = split_corpus(corpus, config)
@@ -165,6 +168,29 @@ def prepare_data(
     train = make_corpus(text, config.mode, lowercase=config.lowercase)
     val = make_corpus(val_text, config.mode, lowercase=config.lowercase)
     return corpus, train, val
+
+
+def labelled_data(
+    text: str, val_text: str | None, config: TrainConfig
+) -> tuple[LinesCorpus, LinesCorpus, LinesCorpus | None]:
+    """prepare_data for labelled names: the categories are those of the training and the
+    validation names together."""
+    if val_text is None:
+        corpus = labelled_corpus(text, lowercase=config.lowercase)
+        train, val = split_corpus(corpus, config)
+        assert isinstance(train, LinesCorpus) and (val is None or isinstance(val, LinesCorpus))
+        return corpus, train, val
+    joined = text if text.endswith("\n") or not text else text + "\n"
+    corpus = labelled_corpus(joined + val_text, lowercase=config.lowercase)
+    index = {label: k for k, label in enumerate(corpus.categories)}
+
+    def relabelled(part: LinesCorpus) -> LinesCorpus:
+        assert part.labels is not None
+        labels = tuple(index[part.categories[k]] for k in part.labels)
+        return LinesCorpus(part.examples, labels, corpus.categories)
+
+    train = relabelled(labelled_corpus(text, lowercase=config.lowercase))
+    return corpus, train, relabelled(labelled_corpus(val_text, lowercase=config.lowercase))
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from saurus.data.corpus import Corpus, LinesCorpus, StreamCorpus
+from saurus.data.corpus import Corpus, StreamCorpus
 from saurus.training.config import TrainConfig
 from saurus.training.plan import (
     CALIBRATION_SHARE,
@@ -45,7 +45,7 @@ def sample_corpus(corpus: Corpus, chars: int, seed: int) -> Corpus:
     if count == len(names):
         return corpus
     picked = np.sort(np.random.default_rng(seed).choice(len(names), count, replace=False))
-    return LinesCorpus(tuple(names[i] for i in picked))
+    return corpus.part(picked.tolist())
 
 
 def calibration_seconds(budget: float) -> float:

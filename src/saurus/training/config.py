@@ -96,6 +96,7 @@ class TrainConfig:
     dtype: str | None = None
     seed: int = 0
     lowercase: bool = False
+    labelled: bool = False  # names with a category each (saurus.data.labelled): a conditioned model
     val_fraction: float = 0.1
     split_seed: int = 42
     engine: str = "auto"  # numpy, torch, or auto (torch where it is installed)
@@ -195,6 +196,12 @@ class TrainConfig:
                         f"{flag} applies to --mode stream (running text); lines mode trains on "
                         "whole lines (names)"
                     )
+        if self.labelled and self.mode != "lines":
+            raise OptionError("labelled names train in lines mode (one name per line); drop --mode stream")
+        if self.labelled and self.family == "classic":
+            raise OptionError(
+                "--model classic has no categories; train labelled names with lstm, gru, rnn or transformer"
+            )
         if self.family == "classic" and self.init_from is not None:
             raise OptionError("--init-from does not apply to --model classic")
         if self.family == "classic":

@@ -116,6 +116,8 @@ def corpus_digest(corpus: Corpus, vocab: Vocab) -> str:
     if isinstance(corpus, LinesCorpus):
         digest = hashlib.sha256(b"lines\n")
         digest.update("".join(f"{name}\n" for name in corpus.examples).encode("utf-8", "surrogatepass"))
+        if corpus.labels is not None:  # labelled names: their categories too
+            digest.update(json.dumps([corpus.categories, corpus.labels]).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
     text = getattr(corpus, "text", None)
     if isinstance(text, MappedText) and vocab == text.file_vocab:

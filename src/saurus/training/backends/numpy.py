@@ -86,7 +86,7 @@ class NumpyTrainer:
             if batch.fresh or self.carry is None:
                 self.carry = model.zero_state(batch.inputs.shape[1])
             loss, count, self.carry, fwd = model.loss(
-                batch.inputs, batch.targets, batch.mask, self.carry, self.dropout_rng
+                batch.inputs, batch.targets, batch.mask, self.carry, self.dropout_rng, batch.cats
             )
             grads, _ = model.backward(fwd, batch.targets, batch.mask)
             if self.clip:
@@ -161,14 +161,23 @@ def build_recurrent(
         dtype=cfg.dtype,
         lowercase=cfg.lowercase,
         unigram=counts,
+        **category_options(corpus, train),
     )
     model.seen = name_hashes(corpus.lines()) if seen is None else seen
     if start is not None:
         adopt_weights(model, start)
     if isinstance(corpus, LinesCorpus):
-        return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size)
+        return model, LineBatches(encoded, vocab.eos_id, cfg.batch_size, train.labels)  # type: ignore[union-attr]
     assert cfg.seq_len
     return model, StreamBatches(encoded[0], cfg.batch_size, cfg.seq_len, cfg.batching)
+
+
+def category_options(corpus: Corpus, train: Corpus) -> dict[str, Any]:
+    """A labelled corpus's categories and each one's training names, for the model."""
+    if not isinstance(corpus, LinesCorpus) or not corpus.labelled:
+        return {}
+    assert isinstance(train, LinesCorpus)
+    return {"categories": corpus.categories, "category_counts": train.category_counts()}
 
 
 def adopt_weights(model: CharModel, start: Any) -> None:
@@ -178,11 +187,12 @@ def adopt_weights(model: CharModel, start: Any) -> None:
         and start.vocab == model.vocab
         and (start.cell, start.hidden, start.layers) == (model.cell, model.hidden, model.layers)
         and getattr(start, "convention", "cho") == getattr(model, "convention", "cho")
+        and start.categories == model.categories
     )
     if not same:
         raise OptionError(
-            "--init-from: that model differs from this run's (its kind, cell, size, layers or "
-            "characters); give the same --model, --hidden and --layers, and the same data"
+            "--init-from: that model differs from this run's (its kind, cell, size, layers, "
+            "characters or categories); give the same --model, --hidden and --layers, and the same data"
         )
     for name, w in start.params.items():
         model.params[name][...] = w

@@ -70,6 +70,9 @@ def recurrent_params(module: RecurrentLM) -> dict[str, np.ndarray]:
             params[f"l{k}.Wx"] = blocks(cell, w_ih).T
         params[f"l{k}.Wh"] = blocks(cell, w_hh).T
         params[f"l{k}.b"] = blocks(cell, b_ih + b_hh)
+    if module.cat is not None:  # the category embedding through layer 0's input weights
+        w_ih0 = numpy_of(rnn.weight_ih_l0)
+        params["cat"] = blocks(cell, w_ih0 @ numpy_of(module.cat.weight).T).T
     params["head.W"] = numpy_of(module.head.weight).T
     params["head.b"] = numpy_of(module.head.bias)
     return params
@@ -77,6 +80,8 @@ def recurrent_params(module: RecurrentLM) -> dict[str, np.ndarray]:
 
 def transformer_params(module: TransformerLM) -> dict[str, np.ndarray]:
     params = {"tok_emb": numpy_of(module.tok.weight)}
+    if module.cat is not None:
+        params["cat_emb"] = numpy_of(module.cat.weight)
     if module.pos is not None:
         params["pos_emb"] = numpy_of(module.pos.weight)
     for i, b in enumerate(module.blocks):
@@ -94,40 +99,59 @@ def transformer_params(module: TransformerLM) -> dict[str, np.ndarray]:
 
 
 def to_numpy(
-    module: torch.nn.Module, vocab: Vocab, mode: str, *, lowercase: bool, dtype: str = "float32"
+    module: torch.nn.Module,
+    vocab: Vocab,
+    mode: str,
+    *,
+    lowercase: bool,
+    dtype: str = "float32",
+    categories: tuple[str, ...] = (),
+    category_counts: np.ndarray | None = None,
 ) -> Any:
-    """The NumPy model with `module`'s weights (in `dtype`)."""
+    """The NumPy model with `module`'s weights (in `dtype`), and the categories it was
+    trained on (a labelled model)."""
     cast = np.float32 if dtype == "float32" else np.float64
+    labelled: dict[str, Any] = {}
+    if categories:
+        assert category_counts is not None
+        labelled = {"categories": tuple(categories), "category_counts": np.asarray(category_counts, np.int64)}
     if isinstance(module, RecurrentLM):
         params = {k: v.astype(cast) for k, v in recurrent_params(module).items()}
         sizes = {"cell": module.cell, "hidden": module.hidden, "layers": module.layers}
         if module.cell == "gru":
             sizes["convention"] = "torch"
-        return CharModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **sizes)  # type: ignore[arg-type]
+        return CharModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **sizes, **labelled)  # type: ignore[arg-type]
 
     assert isinstance(module, TransformerLM)
     params = {k: v.astype(cast) for k, v in transformer_params(module).items()}
     shape = {k: getattr(module, k) for k in ("d_model", "layers", "heads", "context", "tied", "positions")}
-    return TransformerModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **shape)  # type: ignore[arg-type]
+    return TransformerModel(params, vocab, mode, lowercase, dropout=module.dropout_p, **shape, **labelled)  # type: ignore[arg-type]
 
 
 def recurrent_from_numpy(model: CharModel) -> RecurrentLM:
     """A torch RecurrentLM computing what `model` computes: the embedding is the identity
-    over the vocabulary (so E W_ih0^T is the NumPy input table itself)."""
+    over the vocabulary (so E W_ih0^T is the NumPy input table itself); a labelled model's
+    categories get identity columns of their own after the vocabulary's, whose input
+    weights are its cat table."""
     if model.cell == "gru" and getattr(model, "convention", "cho") != "torch":
         raise OptionError(
             "this GRU was trained by the NumPy engine, whose reset gate acts before the recurrent "
             "matmul (Cho et al.); torch's GRU cannot continue it: train it on, or anew, with "
             "--engine numpy"
         )
-    V, H = model.vocab.size, model.hidden
-    module = RecurrentLM(V, model.cell, H, model.layers, model.dropout, embed=V)
+    V, H, K = model.vocab.size, model.hidden, len(model.categories)
+    module = RecurrentLM(V, model.cell, H, model.layers, model.dropout, embed=V + K, categories=K)
     p = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in model.params.items()}
     rnn = module.rnn
     with torch.no_grad():
-        module.embed.weight.copy_(torch.eye(V))
+        eye = torch.eye(V + K)
+        module.embed.weight.copy_(eye[:V])
+        if module.cat is not None:
+            module.cat.weight.copy_(eye[V:])
         for k in range(model.layers):
             w_ih = p["embed"] if k == 0 else p[f"l{k}.Wx"]
+            if k == 0 and K:
+                w_ih = torch.cat([w_ih, p["cat"]], dim=0)
             getattr(rnn, f"weight_ih_l{k}").copy_(torch.from_numpy(unblocks(model.cell, w_ih.numpy())))
             getattr(rnn, f"weight_hh_l{k}").copy_(
                 torch.from_numpy(unblocks(model.cell, p[f"l{k}.Wh"].numpy()))
@@ -154,10 +178,13 @@ def transformer_from_numpy(model: Any) -> TransformerLM:
         model.dropout,
         model.tied,
         model.positions,
+        len(model.categories),
     )
     p = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in model.params.items()}
     with torch.no_grad():
         module.tok.weight.copy_(p["tok_emb"])
+        if module.cat is not None:
+            module.cat.weight.copy_(p["cat_emb"])
         if module.pos is not None:
             module.pos.weight.copy_(p["pos_emb"])
         for i, b in enumerate(module.blocks):

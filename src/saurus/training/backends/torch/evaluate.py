@@ -47,10 +47,16 @@ def embedded_ids(ids: torch.Tensor, start_id: int | None) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def recurrent_nats(
-    module: RecurrentLM, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+    module: RecurrentLM,
+    sequences: Sequence[np.ndarray],
+    start_id: int | None,
+    chunks: int | None = None,
+    cats: np.ndarray | None = None,
 ) -> float:
-    """The summed loss over the first `chunks` time chunks (None: all)."""
+    """The summed loss over the first `chunks` time chunks (None: all); `cats`: each
+    sequence's category (a labelled model)."""
     device = next(module.parameters()).device
+    cat_ids = None if cats is None else torch.from_numpy(np.asarray(cats, dtype=np.int64)).to(device)
     length = max(len(s) for s in sequences)
     inputs = np.zeros((len(sequences), length), dtype=np.int64)
     targets = np.full((len(sequences), length), -1, dtype=np.int64)
@@ -60,7 +66,7 @@ def recurrent_nats(
     state, total = None, 0.0
     for t in range(0, length, TIME_CHUNK)[:chunks]:
         ids, zero = embedded_ids(torch.from_numpy(inputs[:, t : t + TIME_CHUNK]).to(device), start_id)
-        x = module.embed(ids)
+        x = module.inputs(ids, cat_ids)
         if zero is not None:
             x = x.masked_fill(zero[..., None], 0.0)
         out, state = module.rnn(x, state)
@@ -76,22 +82,33 @@ def windows_of(seq: np.ndarray, context: int) -> list[tuple[np.ndarray, np.ndarr
 
 @torch.no_grad()
 def transformer_nats(
-    module: TransformerLM, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+    module: TransformerLM,
+    sequences: Sequence[np.ndarray],
+    start_id: int | None,
+    chunks: int | None = None,
+    cats: np.ndarray | None = None,
 ) -> float:
-    """The summed loss over the first `chunks` batches of windows (None: all)."""
+    """The summed loss over the first `chunks` batches of windows (None: all); `cats`: each
+    sequence's category (a labelled model)."""
     device = next(module.parameters()).device
-    windows = [w for seq in sequences for w in windows_of(seq, module.context)]
+    labels = np.zeros(len(sequences), np.int64) if cats is None else np.asarray(cats, np.int64)
+    windows = [
+        (*w, k) for seq, k in zip(sequences, labels, strict=True) for w in windows_of(seq, module.context)
+    ]
     total = 0.0
     for first in range(0, len(windows), WINDOW_BATCH)[:chunks]:
         group = windows[first : first + WINDOW_BATCH]
         width = max(len(w[0]) for w in group)
         inputs = np.zeros((len(group), width), dtype=np.int64)
         targets = np.full((len(group), width), -1, dtype=np.int64)
-        for row, (ins, outs, scored_from) in enumerate(group):
+        for row, (ins, outs, scored_from, _) in enumerate(group):
             inputs[row, : len(ins)] = ins
             targets[row, scored_from : len(outs)] = outs[scored_from:]
         ids, zero = embedded_ids(torch.from_numpy(inputs).to(device), start_id)
-        logits, _ = module(ids, zero_inputs=zero)
+        group_cats = None
+        if cats is not None:
+            group_cats = torch.tensor([w[3] for w in group], dtype=torch.int64, device=device)
+        logits, _ = module(ids, zero_inputs=zero, cats=group_cats)
         total += nll_sum(logits, torch.from_numpy(targets).to(device))
     return total
 
@@ -103,16 +120,20 @@ def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def summed_nats(
-    module: torch.nn.Module, sequences: Sequence[np.ndarray], start_id: int | None, chunks: int | None = None
+    module: torch.nn.Module,
+    sequences: Sequence[np.ndarray],
+    start_id: int | None,
+    chunks: int | None = None,
+    cats: np.ndarray | None = None,
 ) -> float:
     """The summed loss of either kind of module, in eval mode (its mode is restored)."""
     was_training = module.training
     module.eval()
     try:
         if isinstance(module, TransformerLM):
-            return transformer_nats(module, sequences, start_id, chunks)
+            return transformer_nats(module, sequences, start_id, chunks, cats)
         assert isinstance(module, RecurrentLM)
-        return recurrent_nats(module, sequences, start_id, chunks)
+        return recurrent_nats(module, sequences, start_id, chunks, cats)
     finally:
         module.train(was_training)
 
@@ -120,8 +141,14 @@ def summed_nats(
 def torch_loss(module: torch.nn.Module, model: Any, corpus: Corpus) -> LossReport:
     """The validation loss of `module` on `corpus` (see the module docstring)."""
     sequences = targets_of(model, corpus)
-    total = summed_nats(module, sequences, model.vocab.eos_id)
+    total = summed_nats(module, sequences, model.vocab.eos_id, cats=labels_of(corpus))
     return LossReport(total, sum(len(s) for s in sequences))
+
+
+def labels_of(corpus: Corpus) -> np.ndarray | None:
+    """Each example's category, for a labelled corpus; else None."""
+    labels = getattr(corpus, "labels", None)
+    return None if labels is None else np.asarray(labels, dtype=np.int64)
 
 
 def estimate_torch_seconds(module: torch.nn.Module, model: Any, corpus: Corpus) -> float:
@@ -133,5 +160,5 @@ def estimate_torch_seconds(module: torch.nn.Module, model: Any, corpus: Corpus) 
     else:
         chunks = -(-max(len(s) for s in sequences) // TIME_CHUNK)
     start = time.perf_counter()
-    summed_nats(module, sequences, model.vocab.eos_id, chunks=1)
+    summed_nats(module, sequences, model.vocab.eos_id, chunks=1, cats=labels_of(corpus))
     return (time.perf_counter() - start) * chunks

@@ -1,9 +1,11 @@
 """The torch models: a recurrent language model (cuDNN's LSTM, GRU or tanh RNN) and a
 GPT-style Transformer decoder.
 
-RecurrentLM:  e_t = E[x_t]; h = rnn(e) (dropout between layers); logits = drop(h) W + b
+RecurrentLM:  e_t = E[x_t] (+ C[c], a labelled model's category c); h = rnn(e) (dropout
+    between layers); logits = drop(h) W + b
 TransformerLM (pre-norm): x = tok[x_t] + pos[t]   (rotary positions: x = tok[x_t], and q, k
     turned by their position as in saurus.models.transformer)
+    (+ C[c], a labelled model's category c)
     x = x + proj(attn(ln1(x)))     attn: causal softmax(q k^T / sqrt(d_head)) v
     x = x + W2 gelu_tanh(W1 ln2(x))
     logits = ln_f(x) W_head + b   (W_head = tok^T when tied)
@@ -41,18 +43,35 @@ def rotate(u: torch.Tensor, turn: Turn) -> torch.Tensor:
 
 class RecurrentLM(nn.Module):
     def __init__(
-        self, vocab: int, cell: str, hidden: int, layers: int, dropout: float, embed: int = 64
+        self,
+        vocab: int,
+        cell: str,
+        hidden: int,
+        layers: int,
+        dropout: float,
+        embed: int = 64,
+        categories: int = 0,
     ) -> None:
         super().__init__()
         self.cell, self.hidden, self.layers, self.dropout_p = cell, hidden, layers, dropout
         self.embed = nn.Embedding(vocab, embed)
+        self.cat = nn.Embedding(categories, embed) if categories else None
         between = dropout if layers > 1 else 0.0  # torch warns about dropout after a last layer
         self.rnn = RNNS[cell](embed, hidden, num_layers=layers, batch_first=True, dropout=between)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab)
 
-    def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
-        out, state = self.rnn(self.embed(ids), state)
+    def inputs(self, ids: torch.Tensor, cats: torch.Tensor | None) -> torch.Tensor:
+        """The embedded ids (B, T, E), plus each row's category embedding."""
+        x = self.embed(ids)
+        if self.cat is not None and cats is not None:
+            x = x + self.cat(cats)[:, None, :]
+        return x
+
+    def forward(
+        self, ids: torch.Tensor, state: object = None, cats: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, object]:
+        out, state = self.rnn(self.inputs(ids, cats), state)
         return self.head(self.drop(out)), state
 
 
@@ -91,11 +110,13 @@ class TransformerLM(nn.Module):
         dropout: float,
         tied: bool,
         positions: str = "learned",
+        categories: int = 0,
     ) -> None:
         super().__init__()
         self.d_model, self.layers, self.heads, self.context = d_model, layers, heads, context
         self.dropout_p, self.tied, self.positions = dropout, tied, positions
         self.tok = nn.Embedding(vocab, d_model)
+        self.cat = nn.Embedding(categories, d_model) if categories else None
         # rotary tables are plain attributes, not buffers: DDP would broadcast buffers every step
         self.pos = nn.Embedding(context, d_model) if positions == "learned" else None
         self.turns: dict[tuple[int, str, torch.dtype], Turn] = {}
@@ -119,14 +140,20 @@ class TransformerLM(nn.Module):
             nn.init.normal_(module.weight, std=0.02)
 
     def forward(
-        self, ids: torch.Tensor, state: object = None, zero_inputs: torch.Tensor | None = None
+        self,
+        ids: torch.Tensor,
+        state: object = None,
+        zero_inputs: torch.Tensor | None = None,
+        cats: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, object]:
         """Logits (B, T, V) for ids (B, T); token embeddings are zero where zero_inputs is
-        True (START in a vocabulary without the end token)."""
+        True (START in a vocabulary without the end token); `cats` (B,): each row's category."""
         T = ids.shape[1]
         x = self.tok(ids)
         if zero_inputs is not None:
             x = x.masked_fill(zero_inputs[..., None], 0.0)
+        if self.cat is not None and cats is not None:
+            x = x + self.cat(cats)[:, None, :]
         turn = None
         if self.pos is not None:
             x = x + self.pos(torch.arange(T, device=ids.device))

@@ -72,6 +72,8 @@ class TorchTrainee:
     world: World = field(default_factory=World)
     interrupts: StepSignals = field(default_factory=StepSignals)
     average: dict[str, torch.Tensor] | None = None  # --ema: the moving average, by parameter name
+    categories: tuple[str, ...] = ()  # a labelled model's (saurus.generation.categories)
+    category_counts: np.ndarray | None = None  # the training names of each category
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
@@ -107,7 +109,15 @@ class TorchTrainee:
 
     def as_numpy(self) -> Any:
         with weights_swapped(self.module, self.average):
-            model = to_numpy(self.module, self.vocab, self.mode, lowercase=self.lowercase, dtype=self.dtype)
+            model = to_numpy(
+                self.module,
+                self.vocab,
+                self.mode,
+                lowercase=self.lowercase,
+                dtype=self.dtype,
+                categories=self.categories,
+                category_counts=self.category_counts,
+            )
         model.seen = self.seen
         return model
 
@@ -146,12 +156,16 @@ def weights_swapped(module: torch.nn.Module, weights: dict[str, torch.Tensor] | 
             p.data = own[name]
 
 
-def build_module(cfg: TrainConfig, vocab: Vocab, longest: int, start: Any | None) -> torch.nn.Module:
+def build_module(
+    cfg: TrainConfig, vocab: Vocab, longest: int, start: Any | None, categories: tuple[str, ...] = ()
+) -> torch.nn.Module:
     """A new module for `cfg`, or one holding the weights of the NumPy model `start`."""
     assert cfg.hidden and cfg.layers is not None
     if start is not None:
         if start.vocab != vocab:
             raise OptionError("--init-from: the model's characters differ from the data's")
+        if tuple(getattr(start, "categories", ())) != tuple(categories):
+            raise OptionError("--init-from: the model's categories differ from the data's labels")
         if cfg.family == "transformer":
             return transformer_from_numpy(start)
         return recurrent_from_numpy(start)
@@ -171,8 +185,11 @@ def build_module(cfg: TrainConfig, vocab: Vocab, longest: int, start: Any | None
             cfg.dropout or 0.0,
             cfg.tied,
             cfg.positions or "learned",
+            len(categories),
         )
-    return RecurrentLM(vocab.size, cfg.model, cfg.hidden, cfg.layers, cfg.dropout or 0.0)
+    return RecurrentLM(
+        vocab.size, cfg.model, cfg.hidden, cfg.layers, cfg.dropout or 0.0, categories=len(categories)
+    )
 
 
 def build_torch(
@@ -194,14 +211,19 @@ def build_torch(
     rows = cfg.batch_size * world.size  # every rank builds the whole batch and takes its rows
     if isinstance(train, LinesCorpus):
         longest = max(len(n) for n in encoded) + 1
-        batches: LineBatches | StreamBatches = LineBatches(encoded, vocab.eos_id, rows)
+        batches: LineBatches | StreamBatches = LineBatches(encoded, vocab.eos_id, rows, train.labels)
     else:
         longest = 0
         window = cfg.context if cfg.family == "transformer" else cfg.seq_len
         assert window
         batches = StreamBatches(encoded[0], rows, window, cfg.batching or "consecutive")
-    module = build_module(cfg, vocab, longest, start).to(device)
+    labelled = isinstance(corpus, LinesCorpus) and corpus.labelled
+    categories = corpus.categories if labelled else ()  # type: ignore[union-attr]
+    module = build_module(cfg, vocab, longest, start, categories).to(device)
     trainee = TorchTrainee(module, vocab, cfg.mode, cfg.lowercase, cfg.dtype or "float32", seen, world)
+    if labelled:
+        assert isinstance(train, LinesCorpus)
+        trainee.categories, trainee.category_counts = categories, train.category_counts()
     return trainee, batches
 
 
@@ -267,11 +289,14 @@ class TorchTrainer:
         y = torch.from_numpy(np.ascontiguousarray(batch.targets.T[mine])).to(device)
         if batch.fresh:
             self.carry = None
+        extra = {}
+        if batch.cats is not None:
+            extra["cats"] = torch.from_numpy(np.ascontiguousarray(batch.cats[mine])).to(device)
         if self.autocast is None:
-            logits, self.carry = self.module(x, detach(self.carry))
+            logits, self.carry = self.module(x, detach(self.carry), **extra)
         else:
             with self.autocast:
-                logits, self.carry = self.module(x, detach(self.carry))
+                logits, self.carry = self.module(x, detach(self.carry), **extra)
         nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
         if batch.mask is not None:
             nll = nll * torch.from_numpy(np.ascontiguousarray(batch.mask.T[mine])).to(device).reshape(-1)

@@ -70,7 +70,7 @@ def test_a_damaged_table_is_one_clear_error(tmp_path: Path, text: str, message: 
 
 def test_an_empty_folder_or_an_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="holds no .txt files"):
+    with pytest.raises(DataError, match=r"holds no \.txt files"):
         read_labelled(tmp_path / "empty")
     root = folder(tmp_path, {"ok": "anna\n"})
     (root / "bad.txt").write_bytes(b"\xff\xfe\x00")

@@ -11,8 +11,8 @@ pytest.importorskip("torch")
 import torch
 
 from saurus.data.labelled import labelled_corpus
-from saurus.generation.scoring import evaluate
 from saurus.generation.categories import one_hot
+from saurus.generation.scoring import evaluate
 from saurus.training.backends.torch.convert import recurrent_from_numpy, to_numpy, transformer_from_numpy
 from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
 from saurus.training.backends.torch.train import TorchTrainee

@@ -152,8 +152,13 @@ def posteriors(model: Any, names: Sequence[str]) -> np.ndarray:
     the prior each category's share of the training names."""
     if not names:
         return np.zeros((0, len(categories_of(model))))
+    return bayes(log_likelihoods(model, names), model.category_counts)
+
+
+def bayes(table: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """p(category | name) (N, K) from log p(name | category) (N, K) and the training counts."""
     with np.errstate(divide="ignore"):
-        logits = log_likelihoods(model, names) + np.log(prior(model.category_counts))
+        logits = np.asarray(table, dtype=np.float64) + np.log(prior(counts))
     logits -= logits.max(axis=1, keepdims=True)
     odds = np.exp(logits)
     return odds / odds.sum(axis=1, keepdims=True)
@@ -164,7 +169,10 @@ def classify(model: Any, names: Sequence[str], top: int = 1) -> list[list[tuple[
     likeliest first (see `posteriors`)."""
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
         raise OptionError(f"top must be a whole number, 1 or more, got {top!r}")
-    post = posteriors(model, names)
-    categories = categories_of(model)
+    return ranked(posteriors(model, names), categories_of(model), top)
+
+
+def ranked(post: np.ndarray, categories: Sequence[str], top: int) -> list[list[tuple[str, float]]]:
+    """Each row's `top` likeliest categories with their probabilities, likeliest first."""
     order = np.argsort(-post, axis=1, kind="stable")[:, :top]
     return [[(categories[k], float(row[k])) for k in ks] for row, ks in zip(post, order, strict=True)]

@@ -34,6 +34,7 @@ from saurus.errors import SaurusError
 from saurus.export.page import page_html
 from saurus.jobs.service import Jobs
 from saurus.web.access import ApiKey
+from saurus.web.classify import classify_work, run_classify
 from saurus.web.completions import (
     completion_work,
     find_model,
@@ -48,6 +49,8 @@ from saurus.web.limits import HEAVY_WORK, MAX_BODY_BYTES, Deadline, Gate, Limits
 from saurus.web.music import add_music_routes
 from saurus.web.problems import ApiError, error_body
 from saurus.web.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
     CompletionRequest,
     CompletionResponse,
     ModelCard,
@@ -64,7 +67,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 ERRORS = error_responses("a request out of the limits or malformed")
 DESCRIPTION = (
     "Names and text from small character models, with OpenAI's completions API "
-    "(a token is a character) and saurus's extras: `top_k`, `novel` and `/v1/score`."
+    "(a token is a character) and saurus's extras: `top_k`, `novel`, `/v1/score`, and for "
+    "models trained on labelled names `category` and `/v1/classify`."
 )
 
 
@@ -281,6 +285,12 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
     async def score(req: ScoreRequest, request: Request) -> Response:
         """How likely each text is: nats and bits per character, and perplexity."""
         return await gated(score_work(served, req), run_score, req, request)
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, responses=ERRORS, tags=["generation"])
+    async def classify(req: ClassifyRequest, request: Request) -> Response:
+        """The likeliest categories of each name, with their probabilities, under a names model
+        trained on labelled names (Bayes' rule, the training shares as the prior)."""
+        return await gated(classify_work(served, req), run_classify, req, request)
 
 
 def add_offline_docs(app: FastAPI) -> None:

@@ -2,7 +2,8 @@
 
 `completion_work` and `score_work` check a request and say how many characters of work it
 asks for; `run_completion` and `run_score` do it, looking at a Deadline between steps
-(saurus.web.limits)."""
+(saurus.web.limits). A model trained on labelled names runs conditioned on the request's
+`category` (saurus.generation.categories), on all of its categories by default."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import math
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from saurus.data.corpus import normalise
 from saurus.errors import SaurusError, VocabularyError
 from saurus.generation.api import Score, check_stop, complete, cut_at_stop, score
+from saurus.generation.categories import categories_of, conditioned
 from saurus.generation.constraints import Constraints
 from saurus.generation.decoding import Decoding, decoding_kwargs
 from saurus.generation.novelty import seen_mask
@@ -54,6 +57,8 @@ SCORE_GROUP_CHARS = 65_536  # texts scored in one padded batch: rows x longest, 
 
 def model_card(served: ServedModel) -> ModelCard:
     model = served.model
+    categories = list(categories_of(model)) or None
+    counts = None if categories is None else [int(c) for c in model.category_counts]  # type: ignore[attr-defined]
     return ModelCard(
         id=served.id,
         created=served.created,
@@ -61,6 +66,8 @@ def model_card(served: ServedModel) -> ModelCard:
         kind=served.kind,
         lowercase=model.lowercase,
         vocab="".join(model.vocab.chars),
+        categories=categories,
+        category_counts=counts,
     )
 
 
@@ -86,6 +93,16 @@ def text_model(served: Mapping[str, ServedModel], model_id: str) -> ServedModel:
     if found.kind == "music":
         raise invalid(f"{model_id} is a music model: use POST /v1/music", "model")
     return found
+
+
+def category_model(served: ServedModel, category: Any) -> Any:
+    """The served model conditioned on the request's category or blend (None: a labelled
+    model on all of its categories by their training shares, another model as it is); an
+    unknown category, or one asked of a model without categories, is a 400."""
+    try:
+        return conditioned(served.model, category)
+    except SaurusError as err:
+        raise invalid(str(err).replace("--category", "category"), "category") from None
 
 
 def as_api_error(err: SaurusError, param: str | None) -> ApiError:
@@ -240,10 +257,10 @@ def stop_strings(req: CompletionRequest) -> list[str]:
 
 
 def prompt_choices(
-    served: ServedModel, req: CompletionRequest, prompt: str, tokens: int, first: int, deadline: Deadline
+    model: Any, req: CompletionRequest, prompt: str, tokens: int, first: int, deadline: Deadline
 ) -> list[Choice]:
-    """The choices for one prompt, numbered from `first`."""
-    model = served.model
+    """The choices for one prompt from `model` (conditioned on the category), numbered
+    from `first`."""
     model.vocab.check(normalise(prompt, lowercase=model.lowercase), "the prompt")
     deadline.check()
     stepped = timed(model, deadline)  # its steps look at the deadline
@@ -275,6 +292,7 @@ def completion_work(served: Mapping[str, ServedModel], req: CompletionRequest) -
     check_options(req, model.mode)
     tokens = token_budget(req, model.mode, prompts)
     stop_strings(req)
+    category_model(model, req.category)
     work = characters(req, prompts, tokens)
     return work if req.logprobs is None or req.logprobs is False else 2 * work
 
@@ -289,10 +307,11 @@ def run_completion(
     check_options(req, model.mode)
     tokens = token_budget(req, model.mode, prompts)
     stop_strings(req)
+    drawing = category_model(model, req.category)
     choices: list[Choice] = []
     try:
         for k, prompt in enumerate(prompts):
-            choices += prompt_choices(model, req, prompt, tokens, k * req.n, deadline)
+            choices += prompt_choices(drawing, req, prompt, tokens, k * req.n, deadline)
     except SaurusError as err:
         raise as_api_error(err, None) from None
     used = sum(map(len, prompts))
@@ -316,7 +335,7 @@ def texts_of(req: ScoreRequest) -> list[str]:
 
 def score_work(served: Mapping[str, ServedModel], req: ScoreRequest) -> int:
     """Check a score request (ApiError when refused); the characters it asks to score."""
-    text_model(served, req.model)
+    category_model(text_model(served, req.model), req.category)
     chars = sum(map(len, texts_of(req)))
     if chars > MAX_SCORE_CHARS:
         raise invalid(f"at most {MAX_SCORE_CHARS:,} characters may be scored per request", "texts")
@@ -344,7 +363,7 @@ def run_score(
     score_work(served, req)
     model = text_model(served, req.model)
     texts = texts_of(req)
-    stepped = timed(model.model, deadline)
+    stepped = timed(category_model(model, req.category), deadline)
     scores: list[Score | None] = [None] * len(texts)
     try:
         check_texts(model.model, texts)

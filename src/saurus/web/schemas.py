@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from saurus.generation.api import MAX_STOP_STRINGS
+from saurus.generation.categories import MAX_CATEGORIES
 from saurus.generation.sampling import DEFAULT_MAX_LEN, DEFAULT_TEXT_LENGTH
 from saurus.music.sample import MAX_TEMPO, MIN_TEMPO, TOKENS_PER_BAR_CAP
 from saurus.training.config import MAX_SEED
@@ -21,6 +22,8 @@ MAX_TOP_K = 100_000
 MAX_LOGPROBS = 5  # as OpenAI
 MAX_SCORE_TEXTS = 1000
 MAX_SCORE_CHARS = 1_000_000
+MAX_CLASSIFY_NAMES = MAX_SCORE_TEXTS
+MAX_CATEGORY_CHARS = 20_000  # a category or a blend string
 DEFAULT_NAME_TOKENS = DEFAULT_MAX_LEN  # names end at the end token long before
 DEFAULT_TEXT_TOKENS = DEFAULT_TEXT_LENGTH  # as `saurus sample --length`
 DEFAULT_MUSIC_BARS = 4
@@ -30,6 +33,20 @@ MAX_MUSIC_TOKENS = MAX_MUSIC_BARS * TOKENS_PER_BAR_CAP  # tokens one piece may d
 Strings = Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
 Stops = Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)]
 TopLogprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS)]
+Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Blend = Annotated[dict[str, Weight], Field(max_length=MAX_CATEGORIES)]
+CATEGORY_HELP = (
+    'saurus, models trained on labelled names: a category ("Irish"), or a blend of them '
+    '("Irish=0.7,Italian=0.3" or {"Irish": 0.7, "Italian": 0.3}, which mixes their '
+    "embeddings); default: all of them, each by its share of the training names"
+)
+
+
+def category_field() -> Any:
+    return Field(None, description=CATEGORY_HELP)
+
+
+Category = Annotated[str, Field(max_length=MAX_CATEGORY_CHARS)] | Blend | None
 
 
 class Request(BaseModel):
@@ -75,6 +92,7 @@ class CompletionRequest(Request):
     pattern: str | None = Field(
         None, max_length=300, description="saurus, names: a regular expression the whole name matches"
     )
+    category: Category = category_field()
     stream: bool = Field(False, description="send the text as it is drawn, as server-sent events")
     stream_options: StreamOptions | None = Field(None, description="with stream: include_usage")
     user: str | None = Field(None, description="accepted and ignored")
@@ -125,6 +143,14 @@ class ModelCard(BaseModel):
     )
     lowercase: bool
     vocab: str = Field(description="the characters the model knows, in order")
+    categories: list[str] | None = Field(
+        None,
+        description="saurus, a names model trained on labelled names: its categories, the values "
+        "`category` takes and /v1/classify answers with (null for other models)",
+    )
+    category_counts: list[int] | None = Field(
+        None, description="the training names of each category, in the order of `categories`"
+    )
 
 
 class ModelList(BaseModel):
@@ -137,6 +163,7 @@ class ScoreRequest(Request):
     texts: str | Annotated[list[str], Field(min_length=1, max_length=MAX_SCORE_TEXTS)] = Field(
         description="names (a names model scores each as a whole name, end token included) or text"
     )
+    category: Category = category_field()
 
 
 class ScoreItem(BaseModel):
@@ -153,6 +180,31 @@ class ScoreResponse(BaseModel):
     object: Literal["list"] = "list"
     model: str
     data: list[ScoreItem]
+
+
+class ClassifyRequest(Request):
+    model: str = Field(description="a names model trained on labelled names, from GET /v1/models")
+    names: str | Annotated[list[str], Field(min_length=1, max_length=MAX_CLASSIFY_NAMES)] = Field(
+        description="a name, or a list of them"
+    )
+    top: int = Field(1, ge=1, le=MAX_CATEGORIES, description="the likeliest categories to give per name")
+
+
+class CategoryProbability(BaseModel):
+    category: str
+    probability: float = Field(description="p(category | name), by Bayes' rule with the training shares")
+
+
+class ClassifyItem(BaseModel):
+    index: int
+    name: str
+    categories: list[CategoryProbability] = Field(description="the likeliest first")
+
+
+class ClassifyResponse(BaseModel):
+    object: Literal["list"] = "list"
+    model: str
+    data: list[ClassifyItem]
 
 
 class MusicRequest(Request):

@@ -27,6 +27,7 @@ from saurus.generation.decoding import Decoding
 from saurus.generation.sampling import check_request, draw_texts
 from saurus.web.completions import (
     as_api_error,
+    category_model,
     cut,
     draw,
     find_model,
@@ -124,7 +125,7 @@ def completion_events(
     base["model"] = found.id
     drawn = 0
     try:
-        model = timed(found.model, deadline)
+        model = timed(category_model(found, req.category), deadline)  # checked before the stream
         pieces = text_pieces if found.model.mode == "stream" else name_pieces
         for k, prompt in enumerate(prompts):
             found.model.vocab.check(normalise(prompt, lowercase=found.model.lowercase), "the prompt")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from saurus.jobs.runner import train_command
-from saurus.jobs.service import JobError, JobLimits, JobRequest, checked_options
+from saurus.jobs.service import JobError, JobLimits, JobRequest, checked_options, labelled_options
 from saurus.jobs.store import JobRecord, JobStore
-from saurus.jobs.uploads import UploadError, UploadLimits, shown_name, store_upload
+from saurus.jobs.uploads import UploadError, UploadLimits, shown_name, store_upload, table_suffix
 
 
 def record(job_id: str, created: float, **changes: object) -> JobRecord:
@@ -182,3 +182,76 @@ def test_options_left_out_are_planned_and_the_budget_defaults_to_a_minute() -> N
     }
     with_steps = checked_options(JobRequest(dataset="dinos", iterations=50), JobLimits())
     assert "time_budget" not in with_steps and with_steps["iterations"] == 50
+
+
+@pytest.mark.parametrize(
+    ("filename", "labelled", "suffix"),
+    [
+        ("names.tsv", False, ".tsv"),
+        ("NAMES.CSV", False, ".csv"),
+        ("../x/names.csv", True, ".csv"),
+        ("names.txt", True, ".tsv"),
+        (None, True, ".tsv"),
+        ("names.txt", False, None),
+        ("names.tsv.txt", False, None),
+    ],
+)
+def test_labelled_names_keep_their_table_suffix(
+    filename: str | None, labelled: bool, suffix: str | None
+) -> None:
+    assert table_suffix(filename, labelled) == suffix
+
+
+def test_a_table_is_kept_under_a_name_saurus_chose_with_its_suffix(tmp_path: Path) -> None:
+    raw = b'name,label\nRossi,Italian\n"O\'Neill, Jr",Irish\n'
+    upload = store_upload(raw, "../../my names.csv", tmp_path, UploadLimits())
+    assert upload.path.parent == tmp_path / "uploads" and upload.path.suffix == ".csv"
+    assert upload.path.name != "my names.csv" and upload.categories == 2
+    assert upload.path.read_bytes() == raw
+    lines = store_upload(b"Rossi\tItalian\n", "names.txt", tmp_path, UploadLimits(), labelled=True)
+    assert lines.path.suffix == ".tsv" and lines.categories == 1
+    plain = store_upload(b"Rossi\n", "names.txt", tmp_path, UploadLimits())
+    assert plain.path.suffix == ".txt" and plain.categories == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "filename", "said"),
+    [
+        (
+            b"Rossi,Italian\nKelly\n",
+            "n.csv",
+            "n.csv, line 2: expected a name and a label separated by a comma",
+        ),
+        (b"Rossi Italian\n", "n.tsv", "separated by a tab"),
+        (b"name\tlabel\n", "n.tsv", "holds no names"),
+        ("".join(f"n{i}\tl{i}\n" for i in range(1001)).encode(), "n.tsv", "distinct labels"),
+        (b"caf\xe9,x\n", "n.csv", "not UTF-8"),
+    ],
+)
+def test_a_broken_table_is_refused_and_leaves_no_file(
+    tmp_path: Path, raw: bytes, filename: str, said: str
+) -> None:
+    with pytest.raises(UploadError, match=said) as caught:
+        store_upload(raw, filename, tmp_path, UploadLimits())
+    assert caught.value.status in (400, 415) and "\n" not in str(caught.value)
+    assert not list(tmp_path.rglob("*"))
+
+
+def test_labelled_is_an_option_of_an_upload_in_lines_mode() -> None:
+    options = checked_options(JobRequest(upload=b"a\tb\n", filename="x.tsv"), JobLimits())
+    assert labelled_options(JobRequest(upload=b"a\tb\n", filename="x.tsv"), options)["labelled"] is True
+    assert labelled_options(JobRequest(upload=b"a\tb\n", labelled=True), options)["labelled"] is True
+    assert "labelled" not in labelled_options(JobRequest(upload=b"a\n", filename="x.txt"), options)
+    for req, param in (
+        (JobRequest(dataset="dinos", labelled=True), "labelled"),
+        (JobRequest(upload=b"a\tb\n", labelled="yes"), "labelled"),  # type: ignore[arg-type]
+        (JobRequest(upload=b"a\tb\n", filename="x.csv", mode="stream"), "mode"),
+    ):
+        with pytest.raises(JobError) as caught:
+            labelled_options(req, checked_options(req, JobLimits()))
+        assert caught.value.param == param and caught.value.status == 400
+
+
+def test_a_labelled_job_trains_with_labelled() -> None:
+    job = record("job-a", 1.0, options={"labelled": True, "mode": "auto"})
+    assert train_command(job, "python")[8:] == ["--labelled", "--mode", "auto"]

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_one_line_error, require, saurus
+from helpers import assert_one_line_error, labelled_names_text, require, saurus
 
 require("fastapi")
 require("httpx")
 require("python_multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from saurus.jobs.runner import train_command  # noqa: E402
 from saurus.jobs.service import JobLimits, Jobs  # noqa: E402
 from saurus.jobs.uploads import UploadLimits  # noqa: E402
 from saurus.web.app import create_app  # noqa: E402
@@ -135,6 +136,82 @@ def test_json_with_the_text_works_like_an_upload(client: TestClient, names: byte
     assert reply.status_code == 200, reply.text
     assert reply.json()["data"]["lines"] == 300
     assert wait_until_done(client, reply.json()["id"])["status"] == "succeeded"
+
+
+def test_an_uploaded_table_of_names_and_labels_trains_a_model_with_categories(
+    client: TestClient, jobs: Jobs
+) -> None:
+    table = ("name\tlabel\n" + labelled_names_text()).encode()
+    reply = client.post(
+        "/v1/jobs",
+        files={"file": ("../my names.tsv", table, "text/tab-separated-values")},
+        data={"iterations": "30", "engine": "numpy", "seed": "1"},
+    )
+    assert reply.status_code == 200, reply.text
+    job = reply.json()
+    assert job["options"]["labelled"] is True and job["data"]["name"] == "my names.tsv"
+    kept = list((jobs.folder / "uploads").iterdir())
+    assert len(kept) == 1 and kept[0].suffix == ".tsv" and kept[0].name != "my names.tsv"
+    record = jobs.store.get(job["id"])
+    assert record is not None and "--labelled" in train_command(record)
+    done = wait_until_done(client, job["id"])
+    assert done["status"] == "succeeded", done
+    card = client.get(f"/v1/models/{job['id']}").json()
+    assert card["categories"] == ["Ka", "Zo"] and len(card["category_counts"]) == 2
+    drawn = client.post("/v1/completions", json={"model": job["id"], "n": 3, "seed": 0, "category": "Zo"})
+    assert drawn.status_code == 200 and len(drawn.json()["choices"]) == 3
+    classified = client.post("/v1/classify", json={"model": job["id"], "names": ["kaka"]})
+    assert classified.status_code == 200 and classified.json()["data"][0]["categories"][0]["category"]
+
+
+def test_labelled_true_reads_json_text_as_name_tab_label_lines(client: TestClient, jobs: Jobs) -> None:
+    body = {"text": labelled_names_text(), "labelled": True, "iterations": 5, "engine": "numpy"}
+    reply = client.post("/v1/jobs", json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["options"]["labelled"] is True
+    assert [p.suffix for p in (jobs.folder / "uploads").iterdir()] == [".tsv"]
+    done = wait_until_done(client, reply.json()["id"])
+    assert done["status"] == "succeeded", done
+    assert client.get(f"/v1/models/{done['id']}").json()["categories"] == ["Ka", "Zo"]
+
+
+def table(name: str, data: bytes, **fields: Any) -> Any:
+    return lambda c: c.post(
+        "/v1/jobs", files={"file": (name, data, "text/plain")}, data={k: str(v) for k, v in fields.items()}
+    )
+
+
+@pytest.mark.parametrize(
+    ("send", "said"),
+    [
+        (
+            table("n.csv", b"rossi,Italian\nkelly\n"),
+            "n.csv, line 2: expected a name and a label separated by a comma",
+        ),
+        (
+            table("n.tsv", b"rossi\tItalian\tmore\n"),
+            "n.tsv, line 1: expected a name and a label separated by a tab",
+        ),
+        (table("n.txt", b"rossi\n", labelled="true"), "separated by a tab"),
+        (table("n.tsv", b"name\tlabel\n"), "holds no names"),
+        (table("n.tsv", b"rossi\tItalian\n", mode="stream"), "train in lines mode"),
+        (
+            lambda c: c.post("/v1/jobs", data={"dataset": "dinos", "labelled": "true"}),
+            "datasets are not labelled",
+        ),
+        (lambda c: c.post("/v1/jobs", data={"dataset": "dinos", "labelled": "perhaps"}), "true or false"),
+        (lambda c: c.post("/v1/jobs", json={"text": "a\tb\n", "labelled": "yes"}), "true or false"),
+    ],
+)
+def test_a_broken_table_is_refused_at_upload_and_leaves_no_file(
+    client: TestClient, jobs: Jobs, send: Any, said: str
+) -> None:
+    reply = send(client)
+    assert reply.status_code == 400, reply.text
+    message = reply.json()["error"]["message"]
+    assert said in message and "\n" not in message
+    assert not (jobs.folder / "uploads").exists() or not list((jobs.folder / "uploads").iterdir())
+    assert client.get("/v1/jobs").json()["data"] == []
 
 
 @pytest.mark.parametrize(

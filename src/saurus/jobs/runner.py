@@ -45,6 +45,7 @@ FLAGS = {
     "layers": "--layers",
     "seed": "--seed",
     "lowercase": None,
+    "labelled": None,
     "threads": "--threads",
 }
 
@@ -59,8 +60,8 @@ def train_command(job: JobRecord, python: str = sys.executable) -> list[str]:
     command = [python, "-m", "saurus", "train", job.data_path, "-o", model, "-q"]
     for option, value in sorted(job.options.items()):
         flag = FLAGS.get(option)
-        if option == "lowercase":
-            command += ["--lowercase"] if value else []
+        if option in FLAGS and flag is None:  # a switch: --lowercase, --labelled
+            command += [f"--{option}"] if value else []
         elif flag is not None and value is not None:
             command += [flag, str(value)]
     if job.resume:

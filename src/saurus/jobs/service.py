@@ -25,7 +25,7 @@ from saurus.errors import OptionError
 from saurus.jobs.progress import progress_of
 from saurus.jobs.runner import NICE, JobRunner
 from saurus.jobs.store import JobRecord, JobStore, new_job_id
-from saurus.jobs.uploads import UploadError, UploadLimits, folder_bytes, store_upload
+from saurus.jobs.uploads import UploadError, UploadLimits, folder_bytes, store_upload, table_suffix
 from saurus.resources import human
 from saurus.training.config import MAX_SEED
 
@@ -81,6 +81,7 @@ class JobRequest:
     layers: int | None = None
     seed: int | None = None
     lowercase: bool = False
+    labelled: bool = False  # name<TAB>label lines; implied by an uploaded .tsv or .csv
 
 
 def pick(value: Any, allowed: tuple[str, ...], param: str) -> str:
@@ -127,6 +128,26 @@ def checked_options(req: JobRequest, limits: JobLimits) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def labelled_options(req: JobRequest, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with labelled: true where the data is labelled names (an uploaded .tsv
+    or .csv, or an upload asked for as labelled), checked against the rest."""
+    if not isinstance(req.labelled, bool):
+        raise JobError("labelled must be true or false", param="labelled")
+    if req.labelled and req.upload is None:
+        raise JobError(
+            "labelled applies to uploaded names with their labels; the datasets are not labelled",
+            param="labelled",
+        )
+    if req.upload is None or table_suffix(req.filename, req.labelled) is None:
+        return options
+    if options["mode"] == "stream":
+        raise JobError(
+            "labelled names (a .tsv or .csv of name and label) train in lines mode; drop mode stream",
+            param="mode",
+        )
+    return {**options, "labelled": True}
+
+
 class Jobs:
     """The jobs of one data folder, run `slots` at once."""
 
@@ -161,6 +182,7 @@ class Jobs:
             options["threads"] = max(1, (os.cpu_count() or 1) // self.runner.slots)
         if (req.upload is None) == (req.dataset is None):
             raise JobError("give either a file to upload or the name of a dataset, not both", param="file")
+        options = labelled_options(req, options)
         if len(self.store.with_status("queued")) >= self.limits.max_queued:
             raise JobError(
                 f"{self.limits.max_queued} jobs are waiting already; try again when one has started", 429
@@ -182,7 +204,13 @@ class Jobs:
             source, shown, data_path, chars, lines = "dataset", req.dataset, req.dataset, 0, 0
         else:
             try:
-                upload = store_upload(req.upload or b"", req.filename, self.folder, self.limits.upload)
+                upload = store_upload(
+                    req.upload or b"",
+                    req.filename,
+                    self.folder,
+                    self.limits.upload,
+                    labelled=bool(options.get("labelled")),
+                )
             except UploadError as err:
                 raise JobError(str(err), err.status, param="file") from None
             source, shown, data_path = "upload", upload.shown_name, str(upload.path)

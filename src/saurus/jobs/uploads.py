@@ -6,6 +6,11 @@ bytes (a binary file: an archive, an image, a zip bomb, which is never unpacked)
 control characters, empty text, more than `max_chars` characters or `max_lines` lines,
 and a data folder that would pass `max_disk` bytes. Nothing is written for a refused
 upload; an accepted one is written atomically.
+
+Labelled names (a .tsv or .csv of name and label, or any upload asked for as labelled,
+read as name<TAB>label lines) are also checked as a table (saurus.data.labelled), so that
+a broken one is refused here and not when it trains; they are kept as .tsv or .csv, the
+suffix by which `saurus train` reads them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from saurus.atomic import atomic_write_bytes
 from saurus.data.corpus import decode_text
+from saurus.data.labelled import LABELLED_SUFFIXES, decode_labelled, labelled_corpus
 from saurus.errors import DataError
 from saurus.resources import human
 
@@ -54,6 +60,7 @@ class Upload:
     shown_name: str
     chars: int
     lines: int
+    categories: int = 0  # labelled names: how many categories (0: a plain list or text)
 
 
 def shown_name(filename: str | None) -> str:
@@ -98,9 +105,32 @@ def check_text(raw: bytes, limits: UploadLimits) -> tuple[str, int]:
     return text, lines
 
 
-def store_upload(raw: bytes, filename: str | None, folder: Path, limits: UploadLimits) -> Upload:
-    """Check `raw` and keep it as folder/uploads/<random>.txt (UTF-8, "\\n" newlines)."""
+def table_suffix(filename: str | None, labelled: bool) -> str | None:
+    """The suffix labelled names are kept under: the uploaded file's own .tsv or .csv, else
+    .tsv (name<TAB>label lines) when asked for as labelled; None for a plain list or text."""
+    suffix = Path(shown_name(filename)).suffix.lower()
+    if suffix in LABELLED_SUFFIXES:
+        return suffix
+    return ".tsv" if labelled else None
+
+
+def check_table(raw: bytes, shown: str, suffix: str) -> int:
+    """How many categories the labelled names in `raw` have, or UploadError saying what is
+    wrong with the table (a row without a label, a name too long, too many labels)."""
+    try:
+        return len(labelled_corpus(decode_labelled(raw, shown, suffix)).categories or ())
+    except DataError as err:
+        raise UploadError(str(err)) from None
+
+
+def store_upload(
+    raw: bytes, filename: str | None, folder: Path, limits: UploadLimits, *, labelled: bool = False
+) -> Upload:
+    """Check `raw` and keep it as folder/uploads/<random>.txt (UTF-8, "\\n" newlines), or as
+    <random>.tsv / .csv for labelled names (see table_suffix)."""
     text, lines = check_text(raw, limits)
+    suffix = table_suffix(filename, labelled)
+    categories = 0 if suffix is None else check_table(raw, shown_name(filename), suffix)
     data = text.encode("utf-8")
     used = folder_bytes(folder)
     if used + len(data) > limits.max_disk:
@@ -109,7 +139,7 @@ def store_upload(raw: bytes, filename: str | None, folder: Path, limits: UploadL
             "delete old jobs or start the server with a larger --max-disk-mb",
             507,
         )
-    path = folder / "uploads" / f"{secrets.token_hex(8)}.txt"
+    path = folder / "uploads" / f"{secrets.token_hex(8)}{suffix or '.txt'}"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
-    return Upload(path, shown_name(filename), len(text), lines)
+    return Upload(path, shown_name(filename), len(text), lines, categories)

@@ -30,12 +30,13 @@ from saurus.web.problems import ApiError
 
 FIELDS = {
     "file", "dataset", "name", "mode", "time_budget", "iterations", "engine", "model", "hidden",
-    "layers", "seed", "lowercase", "text", "filename",
+    "layers", "seed", "lowercase", "labelled", "text", "filename",
 }  # fmt: skip
 NUMBERS = {"time_budget": float, "iterations": int, "hidden": int, "layers": int, "seed": int}
 EVENT_POLL = 0.25  # seconds between looks at a job's log and record
 PING = 15.0  # seconds between comments that keep an idle event stream open
 MAX_FORM_FIELDS = 20
+SWITCHES = ("lowercase", "labelled")
 
 
 def refused(err: JobError) -> ApiError:
@@ -47,9 +48,9 @@ def form_value(name: str, value: str) -> Any:
     value = value.strip()
     if value == "":
         return None
-    if name == "lowercase":
+    if name in SWITCHES:
         if value.lower() not in ("1", "0", "true", "false", "on", "off", "yes", "no"):
-            raise ApiError(400, "lowercase must be true or false", param=name)
+            raise ApiError(400, f"{name} must be true or false", param=name)
         return value.lower() in ("1", "true", "on", "yes")
     kind = NUMBERS.get(name)
     if kind is None:
@@ -164,8 +165,11 @@ def add_job_routes(app: FastAPI, jobs: Jobs | None) -> None:
     async def create_job(request: Request) -> dict[str, Any]:
         """Train a model: a multipart form with `file` (a UTF-8 list or text) or `dataset`,
         and the options `time_budget` (seconds; default 60), `mode` (auto, lines, stream),
-        `name`, `iterations`, `engine`, `model`, `hidden`, `layers`, `seed`, `lowercase`.
-        JSON works too, with `text` for the data. Returns the job, queued."""
+        `name`, `iterations`, `engine`, `model`, `hidden`, `layers`, `seed`, `lowercase`,
+        `labelled`. A `.tsv` or `.csv` file of name and label (or `labelled` true, for
+        name<TAB>label lines) trains one model conditioned on the label: its names come by
+        `category`, and /v1/classify answers for it. JSON works too, with `text` for the
+        data. Returns the job, queued."""
         found = the_jobs()
         req = await read_request(request)
         owner = request.client.host if request.client else "unknown"

@@ -3,7 +3,8 @@ a real `saurus serve` in a subprocess. Skipped without chromium or playwright, e
 under CI=true, where that fails.
 
 The studio end to end: upload a list, train it for 5 s while its curve grows, sample from
-the new model; a streamed completion that grows and is stopped; music with its audio.
+the new model; a streamed completion that grows and is stopped; music with its audio;
+names by category and classify, with a model trained on labelled names.
 
     SAURUS_SCREENSHOT=page.png pytest tests/web/test_web_browser.py   # keep a picture of the page
     python docs/studio_picture.py                                      # the README's picture
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from helpers import labelled_names_model
 
 import saurus
 
@@ -365,3 +367,67 @@ def test_without_training_the_train_panel_is_hidden(browser: Browser, models: li
         assert not page.is_visible("#train-panel") and not page.is_visible("#curve")
         assert page.is_visible("#names-panel")
         page.close()
+
+
+def test_names_by_category_a_blend_and_classify(browser: Browser, tmp_path: Path) -> None:
+    path = tmp_path / "kazo.saurus"
+    saurus.save(labelled_names_model(), path)
+    with serving([path, "--no-training"]) as url:
+        page = browser.new_page(viewport={"width": 960, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+        card = get(url + "v1/models/kazo")
+        counts = card["category_counts"]
+        assert page.locator("#category option").all_inner_texts() == [
+            "all",
+            f"Ka ({counts[0]})",
+            f"Zo ({counts[1]})",
+        ]
+        assert page.is_visible("#classify-panel") and "2 categories" in page.inner_text("#model-info")
+
+        def shown_names(**body: Any) -> list[str]:
+            run(page, "#generate")
+            assert not page.is_visible("#error"), page.inner_text("#error")
+            names = page.locator("#names td.name").all_inner_texts()
+            asked = {"model": "kazo", "prompt": "", "n": 8, "seed": 4, "temperature": 1.0, **body}
+            assert names == [c["text"] for c in post(url + "v1/completions", asked)["choices"]]
+            return names
+
+        page.fill("#count", "8")
+        page.fill("#seed", "4")
+        page.select_option("#category", "Zo")
+        names = shown_names(category="Zo")
+        drawn = "".join(names)
+        assert sum(c in "zo" for c in drawn) > 0.8 * len(drawn), names
+        scores = post(url + "v1/score", {"model": "kazo", "texts": names, "category": "Zo"})["data"]
+        shown = [float(s) for s in page.locator("#names td.score").all_inner_texts()]
+        assert shown == [round(-s["nats"], 3) for s in scores]
+        page.fill("#blend", "Ka=0.9,Zo=0.1")  # a blend wins over the picker
+        shown_names(category="Ka=0.9,Zo=0.1")
+        page.fill("#blend", "")
+        page.select_option("#category", "")
+        shown_names()
+        page.fill("#blend", "Xy")
+        run(page, "#generate")
+        assert "unknown category 'Xy'" in page.inner_text("#error")
+        page.fill("#classify-names", "kakak\n  zozo \n\n")
+        run(page, "#classify")
+        assert not page.is_visible("#error") and "2 names classified" in page.inner_text("#status")
+        reply = post(url + "v1/classify", {"model": "kazo", "names": ["kakak", "zozo"], "top": 2})["data"]
+        assert page.locator("#classified td.name").all_inner_texts() == ["kakak", "zozo"]
+        assert page.locator("#classified td.category").all_inner_texts() == ["Ka", "Zo"]
+        best = [item["categories"][0]["probability"] for item in reply]
+        assert page.locator("#classified td.probability").all_inner_texts() == [
+            f"{100 * p:.1f}%" for p in best
+        ]
+        assert [item["categories"][0]["category"] for item in reply] == ["Ka", "Zo"]
+        page.close()
+
+
+def test_the_labelled_box_is_sent_with_the_training_request(page: Page) -> None:
+    assert page.is_hidden("#category-row") and page.is_hidden("#classify-panel")  # dinos has none
+    page.select_option("#train-dataset", "dinos")
+    page.check("#train-labelled")
+    page.click("#train")
+    page.wait_for_selector("#train-error:not([hidden])", timeout=WAIT_MS)
+    assert "datasets are not labelled" in page.inner_text("#train-error")

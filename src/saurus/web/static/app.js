@@ -1,6 +1,6 @@
 // The saurus studio: a little vanilla JS over the server's own API (/v1/...). No dependencies.
 // Train a model (POST /v1/jobs), watch its curve (server-sent events), then sample from it:
-// names, streamed text, or music.
+// names (by category, for a model trained on labelled names), streamed text, or music.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -150,6 +150,16 @@ function constraints(model) {
   return body;
 }
 
+const hasCategories = (m) => Boolean(m) && Array.isArray(m.categories) && m.categories.length > 0;
+
+// The `category` field of a names request: the blend typed, else the category picked, none
+// for "all" (every category by its share of the training names) or a model without them.
+function category(model) {
+  if (!hasCategories(model)) return {};
+  const chosen = $("blend").value.trim() || $("category").value;
+  return chosen ? { category: chosen } : {};
+}
+
 // GET /v1/models/{id}/export: the model as one HTML page, saved by the browser.
 async function exportPage() {
   const id = $("model").value;
@@ -174,16 +184,43 @@ async function generateNames() {
   const prefix = model.lowercase ? $("prefix").value.toLowerCase() : $("prefix").value;
   const asked = number("count");
   const reply = await api("/v1/completions", {
-    ...decoding(), prompt: prefix, n: asked, novel: $("novel").checked, ...constraints(model),
+    ...decoding(), prompt: prefix, n: asked, novel: $("novel").checked, ...constraints(model), ...category(model),
   });
   const names = reply.choices.map((c) => prefix + c.text);
   const known = reply.choices.map((c) => c.in_training_data);
-  const scores = names.length ? (await api("/v1/score", { model: model.id, texts: names })).data : [];
+  const scoring = { model: model.id, texts: names, ...category(model) };
+  const scores = names.length ? (await api("/v1/score", scoring)).data : [];
   showNames(names, scores, known);
   const constrained = Object.keys(constraints(model)).length > 0;
   const why = constrained ? "met the constraints in the time given; loosen them" : "were new; try a higher temperature";
   const fewer = names.length < asked ? ` (only ${names.length} of ${asked} ${why})` : "";
   return `${names.length} names${fewer}`;
+}
+
+const percent = (p) => `${(100 * p).toFixed(1)}%`;
+
+// POST /v1/classify: each name's likeliest category, its probability, and the next ones.
+async function classifyNames() {
+  const model = models[$("model").value];
+  const names = $("classify-names").value.split("\n").map((s) => s.trim()).filter((s) => s);
+  if (!names.length) throw new Error("write the names to classify, one a line");
+  const top = Math.min(3, model.categories.length);
+  const reply = await api("/v1/classify", { model: model.id, names, top });
+  const body = $("classified");
+  body.replaceChildren();
+  for (const item of reply.data) {
+    const [best, ...others] = item.categories;
+    const row = body.insertRow();
+    cell(row, "name", item.name);
+    cell(row, "category", best.category);
+    cell(row, "probability", percent(best.probability)).title = String(best.probability);
+    const bar = document.createElement("span");
+    bar.style.width = `${(100 * best.probability).toFixed(1)}%`;
+    cell(row, "bar", "").appendChild(bar);
+    cell(row, "others", others.map((c) => `${c.category} ${percent(c.probability)}`).join(", "));
+  }
+  $("classify-table").hidden = false;
+  return `${names.length} name${names.length === 1 ? "" : "s"} classified`;
 }
 
 let lastText = "";
@@ -314,18 +351,38 @@ function relabelModels() {
   }
 }
 
+// The category picker and the classify panel, for a names model trained on labelled names;
+// the picker keeps its choice while the model's categories stay the same.
+function showCategories(model) {
+  const labelled = hasCategories(model) && kindOf(model) === "names";
+  $("category-row").hidden = !labelled;
+  $("classify-panel").hidden = !labelled;
+  if (!labelled) return;
+  const picker = $("category");
+  const wanted = JSON.stringify(["", ...model.categories]);
+  if (JSON.stringify(Array.from(picker.options, (o) => o.value)) === wanted) return;
+  const counts = model.category_counts || [];
+  const options = model.categories.map((c, i) => new Option(counts[i] !== undefined ? `${c} (${counts[i]})` : c, c));
+  picker.replaceChildren(new Option("all", ""), ...options);
+  $("blend").value = "";
+  $("classify-table").hidden = true;
+  $("classified").replaceChildren();
+}
+
 function showPanels() {
   const model = models[$("model").value];
   const kind = model ? kindOf(model) : null;
   $("names-panel").hidden = kind !== "names";
   $("text-panel").hidden = kind !== "text";
   $("music-panel").hidden = kind !== "music";
+  showCategories(model);
   if (!model) {
     $("model-info").textContent = "no model yet: train one above";
     return;
   }
   const vocab = model.vocab && model.vocab.length !== undefined ? `, ${model.vocab.length} ${kind === "music" ? "tokens" : "characters"}` : "";
-  $("model-info").textContent = `${kind}${vocab}${model.lowercase ? ", lowercase" : ""}`;
+  const categories = hasCategories(model) ? `, ${model.categories.length} categories` : "";
+  $("model-info").textContent = `${kind}${vocab}${model.lowercase ? ", lowercase" : ""}${categories}`;
 }
 
 // Fill the picker from GET /v1/models, keeping the model shown (or selecting `choose`).
@@ -364,6 +421,7 @@ function trainForm() {
     const value = $(id).value.trim();
     if (value !== "") form.append(field, value);
   }
+  if ($("train-labelled").checked) form.append("labelled", "true");
   return form;
 }
 
@@ -614,6 +672,7 @@ async function start() {
   $("names-form").addEventListener("submit", () => busy(generateNames));
   $("text-form").addEventListener("submit", () => busy(completeText));
   $("music-form").addEventListener("submit", () => busy(generateMusic));
+  $("classify-form").addEventListener("submit", () => busy(classifyNames));
   $("stop-text").addEventListener("click", () => { if (textStop) textStop.abort(); });
   $("export").addEventListener("click", () => busy(exportPage));
   $("continue").addEventListener("click", () => { $("text-prompt").value = lastText; });

@@ -11,8 +11,25 @@ The public API is re-exported here and imported on first use, so that `import sa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import _signal  # (the C module: `import signal` takes long enough to be interrupted)
+import sys as _sys
+
+
+def _record_interrupt(signum: int, frame: object) -> None:
+    """The `saurus` command's first SIGINT handler, while the package itself loads: it only
+    records the interrupt (raising here would end in runpy's traceback, or be swallowed by
+    an import's weakref callback); saurus.entry acts on the record."""
+    _interrupted[0] = True
+
+
+_interrupted = [False]  # a Ctrl-C came while the command was starting (saurus.entry)
+if (_sys.argv[:1] == ["-m"] or _sys.argv[0].endswith(("/saurus", "\\saurus", "saurus.exe"))) and (
+    _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+):  # (`python -m saurus` or the `saurus` script, not a program importing the library)
+    _signal.signal(_signal.SIGINT, _record_interrupt)
+
+import importlib  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 __version__ = "0.1.0"
 

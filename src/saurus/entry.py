@@ -2,8 +2,10 @@
 imports take a moment) ends quietly too, in one line and exit status 130.
 
 A KeyboardInterrupt raised while a finaliser runs (a __del__ or a weakref callback during
-an import) is printed as "Exception ignored" and lost: the handler here also records the
-interrupt, and the command line checks the record before it runs the command."""
+an import) is printed as "Exception ignored" and lost, and one raised while runpy imports
+the package ends in a traceback. So the package's own start (saurus/__init__.py) only
+records a Ctrl-C; from here on the handler records it and raises KeyboardInterrupt, and
+the command line checks the record before it runs the command."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import sys
 import time
 from types import FrameType
 
-INTERRUPTED = [False]  # set by the start-up handler; cleared by nothing: an interrupt is final
+from saurus import _interrupted as INTERRUPTED  # noqa: N812 (set by the start-up handlers; never cleared)
+from saurus import _record_interrupt
 
 
 def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -38,8 +41,10 @@ def process_age() -> float:
 def main() -> int:
     started = time.perf_counter() - process_age()
     try:
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (not if ignored)
-            signal.signal(signal.SIGINT, on_interrupt)
+        if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _record_interrupt):
+            signal.signal(signal.SIGINT, on_interrupt)  # (not if ignored)
+        if INTERRUPTED[0]:  # while the package loaded
+            raise KeyboardInterrupt
         from saurus.cli.main import main as run
 
         return run(started=started)

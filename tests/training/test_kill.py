@@ -89,8 +89,10 @@ def test_sigkill_at_random_moments_leaves_a_model_that_loads_and_a_run_that_resu
     data.write_text(LINES_TEXT)
     moments = random.Random(KILL_SEED)
     steps, stale_locks = [0], 0
-    for _ in range(KILLS):
+    for kill_number in range(KILLS):
         proc = start(data, model)
+        if kill_number == 0:  # once a checkpoint is written, however slow this machine starts a run
+            poll(lambda: state_step(model) > 0 or proc.poll() is not None)  # noqa: B023
         time.sleep(moments.uniform(0.1, 1.0))  # starting, reading, training, evaluating or saving
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         err = kill(proc)

@@ -163,13 +163,16 @@ def test_the_same_seed_gives_the_same_names_and_rows_share_prefixes() -> None:
     assert calls[0] < VOCAB.size and sum(calls) < 0.9 * row_steps
 
 
-def test_batches_are_capped_by_the_state_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_steps_are_capped_by_the_state_budget_and_batches_by_max_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import saurus.models.fused_lstm as fused_lstm
 
     monkeypatch.setattr(fused_lstm, "STATE_BUDGET", 1)
     model = engine()
+    assert FusedLSTM(model).batch_cap == 256
     batches = list(iter_lines(model, 2500, np.random.default_rng(0)))
-    assert [len(b) for b in batches] == [1024, 1024, 452]
+    assert [len(b) for b in batches] == [2500]  # one batch: its steps go in groups of 256 nodes
     monkeypatch.setattr(sampling, "MAX_BATCH", 100)
     assert max(len(b) for b in iter_lines(model, 250, np.random.default_rng(0))) == 100
 
@@ -206,7 +209,7 @@ def test_choose_applies_temperature_top_k_top_p_and_greedy_per_node() -> None:
 def test_names_are_put_together_in_bulk_whatever_the_characters() -> None:
     vocab = Vocab(("\x00", "\n", "a", "é", "😀"))
     codes = code_points(vocab)
-    written = [(np.array([0, 1, 2]), np.array([2, 0, 4])), (np.array([0, 2]), np.array([3, 0]))]
+    written = [(0, np.array([0, 1, 2]), np.array([2, 0, 4])), (1, np.array([0, 2]), np.array([3, 0]))]
     assert assemble(codes, 3, np.array([2]), written) == ["aaé", "a\x00", "a😀\x00"]
     assert assemble(codes, 2, np.zeros(0, np.int64), []) == ["", ""]
 

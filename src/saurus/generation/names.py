@@ -38,6 +38,7 @@ gives a distinct new name unless it walked into a prefix found dead on the way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,23 @@ def draw_names(
 
 
 @dataclass
+class Group:
+    """Rows at the nodes of one subtree at step t: the nodes (or, with `parent`, the nodes
+    whose children (parent, ids) they are, made when the group's turn comes), each row's
+    node, each node's hash (with a fence) and automaton state (with an automaton)."""
+
+    nodes: Any
+    rows: np.ndarray
+    node_of: np.ndarray
+    hashes: np.ndarray
+    states: np.ndarray
+    t: int
+    parent: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    last: bool = False  # the last group made from these parents: they may be recycled after
+
+
+@dataclass
 class NameBatch:
     """Draws batches of names with one model, decoding, prefix, length limit and fence."""
 
@@ -95,41 +113,85 @@ class NameBatch:
         eos = self.model.vocab.eos_id
         assert eos is not None, "names come from a lines model"
         self.eos, self.V, self.codes = eos, self.model.vocab.size, code_points(self.model.vocab)
+        self.codes_dtype = np.uint16 if self.V <= 2**16 else np.int64  # ids as kept until the end
 
     def draw(self, batch: int) -> list[str]:
         """`batch` rows from the root, each to its end token or max_len; their names, in row
         order, less the rows that were dropped (with a fence only)."""
-        nodes = self.stepper.root(self.prefix_ids, batch)
-        node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
-        rows = np.arange(batch)  # each live row's place in the batch
-        hashes = np.array([chain_of(self.codes[self.prefix_ids])])  # each node's text, hashed
-        dropped = np.zeros(batch, dtype=bool)
-        written: list[tuple[np.ndarray, np.ndarray]] = []  # per step: rows, what they drew
-        room = self.max_len - len(self.prefix_ids)
         auto = self.automaton
         states = np.array([auto.run(self.prefix_ids) if auto is not None else 0])  # each node's
         if auto is not None and states[0] == auto.dead:
             return []
-        for t in range(room):
+        hashes = np.array([chain_of(self.codes[self.prefix_ids])])  # each node's text, hashed
+        rows = np.arange(batch)  # each live row's place in the batch
+        node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
+        self.dropped = np.zeros(batch, dtype=bool)
+        self.written: list[tuple[int, np.ndarray, np.ndarray]] = []  # step, rows, what they drew
+        stack = [Group(self.stepper.root(self.prefix_ids, batch), rows, node_of, hashes, states, 0)]
+        while stack:  # depth first: the nodes held stay few
+            self.grow(stack)
+        names = assemble(self.codes, batch, self.prefix_ids, self.written)
+        return [name for name, gone in zip(names, self.dropped.tolist(), strict=True) if not gone]
+
+    def grow(self, stack: list[Group]) -> None:
+        """Draw the rows of the group on top of `stack` to their ends; when a step would hold
+        more than the stepper's batch_cap nodes, push its children as groups of at most
+        that many nodes (each with its own rows) instead."""
+        group = stack.pop()
+        nodes = group.nodes
+        if group.parent is not None:
+            nodes = self.stepper.children(group.nodes, group.parent, group.ids)
+            if group.last:
+                recycle(self.stepper, group.nodes)
+        rows, node_of, hashes, states, t = group.rows, group.node_of, group.hashes, group.states, group.t
+        room, auto = self.max_len - len(self.prefix_ids), self.automaton
+        while True:
             ids, lost = self.choose(nodes.logits, node_of, hashes, t == 0, t == room - 1)
             if auto is not None:  # rejection: a row leaves as soon as its name cannot match
                 lost = lost | self.rejected(states[node_of], ids, t == room - 1)
-            dropped[rows[lost]] = True
+            self.dropped[rows[lost]] = True
             going = (ids != self.eos) & ~lost
-            written.append((rows[going], ids[going]))
             rows, node_of, ids = rows[going], node_of[going], ids[going]
+            self.written.append((t, rows.astype(np.int32), ids.astype(self.codes_dtype)))
             if t == room - 1 or len(rows) == 0:
-                break
+                recycle(self.stepper, nodes)
+                return
             order, parent, ids, node_of = self.regroup(node_of, ids)
-            rows = rows[order]
-            nodes, old = self.stepper.children(nodes, parent, ids), nodes
-            recycle(self.stepper, old)
+            rows, t = rows[order], t + 1
             if self.fence is not None:
                 hashes = chain_step(hashes[parent], self.codes[ids])
             if auto is not None:
                 states = auto.delta[states[parent], ids]
-        names = assemble(self.codes, batch, self.prefix_ids, written)
-        return [name for name, gone in zip(names, dropped.tolist(), strict=True) if not gone]
+            if self.stepper.branching and len(parent) > self.stepper.batch_cap:
+                stack.extend(reversed(self.split(nodes, parent, ids, rows, node_of, hashes, states, t)))
+                return
+            nodes, old = self.stepper.children(nodes, parent, ids), nodes
+            recycle(self.stepper, old)
+
+    def split(
+        self,
+        nodes: object,
+        parent: np.ndarray,
+        ids: np.ndarray,
+        rows: np.ndarray,
+        node_of: np.ndarray,
+        hashes: np.ndarray,
+        states: np.ndarray,
+        t: int,
+    ) -> list[Group]:
+        """The children (parent, ids) cut into groups of at most batch_cap, each with the
+        rows at its nodes (rows are sorted by node) and its nodes' hashes and states."""
+        k, cap = len(parent), self.stepper.batch_cap
+        cuts = np.arange(0, k, cap)
+        at = np.searchsorted(node_of, np.append(cuts, k))
+        groups = []
+        for j, a in enumerate(cuts.tolist()):
+            b, here = min(a + cap, k), slice(at[j], at[j + 1])
+            own = hashes[a:b] if self.fence is not None else hashes
+            state = states[a:b] if self.automaton is not None else states
+            kids = Group(nodes, rows[here], node_of[here] - a, own, state, t, parent[a:b], ids[a:b], b == k)
+            groups.append(kids)
+        return groups
 
     def rejected(self, states: np.ndarray, ids: np.ndarray, last: bool) -> np.ndarray:
         """Rows whose name the automaton refuses: ended (the end token) in a state that does
@@ -253,15 +315,16 @@ def completions(hashes: np.ndarray, ids: np.ndarray, codes: np.ndarray, eos: int
 
 
 def assemble(codes: np.ndarray, batch: int, prefix_ids: np.ndarray, written: list) -> list[str]:
-    """Every row's name: the prefix, then the characters it drew at steps 0, 1, ... (a row
-    draws at every step until it ends), built as one code-point array and decoded once."""
+    """Every row's name: the prefix, then what it drew at steps 0, 1, ... (`written` holds
+    (step, rows, ids); a row draws at every step until it ends), built as one code-point
+    array and decoded once."""
     lengths = np.full(batch, len(prefix_ids), dtype=np.int64)
-    for rows, _ in written:
+    for _, rows, _ in written:
         lengths[rows] += 1
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     flat = np.full(int(lengths.sum()) + batch, ord("\n"), dtype=np.uint32)
     if len(prefix_ids):
         flat[starts[:, None] + np.arange(len(prefix_ids))] = codes[prefix_ids]
-    for t, (rows, ids) in enumerate(written):
+    for t, rows, ids in written:
         flat[starts[rows] + len(prefix_ids) + t] = codes[ids]
     return flat.tobytes().decode("utf-32-le", "surrogatepass").split("\n")[:-1]

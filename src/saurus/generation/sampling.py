@@ -16,8 +16,8 @@ model has no new name left. `unique` (alone) drops a name drawn again and draws 
 most NOVEL_TRIES * n names (one, when greedy: it draws the same name every time), so
 fewer than n may come back.
 
-Output streams: iter_lines yields each batch of names (at most MAX_BATCH, and what the
-model's stepper holds in STATE_BUDGET) as it is done,
+Output streams: iter_lines yields each batch of names (at most MAX_BATCH; for a stepper
+that cannot share prefixes, its batch_cap) as it is done,
 iter_text yields the text `chunk` characters at a time, iter_texts each group of samples;
 the list functions join them. Draws come from the numpy Generator passed in, so a seed
 gives the same output again, streamed or not.
@@ -55,8 +55,8 @@ from saurus.protocol import START, SequenceModel
 DEFAULT_MAX_LEN = 50  # names: characters at most, prefix included
 DEFAULT_TEXT_LENGTH = 200  # text: characters drawn after the prefix
 MAX_NAME_LEN = 10_000  # characters per name, prefix included
-MAX_BATCH = 65536  # names (or texts) generated at once, at most (see also Stepper.batch_cap)
-TEXT_BATCH = 4096  # texts generated side by side, at most
+MAX_BATCH = 2**19  # names generated at once, at most (a step's nodes: Stepper.batch_cap)
+TEXT_BATCH = 4096  # texts generated side by side, at most (and at most MAX_BATCH)
 MAX_COUNT = 2**62  # the most samples or characters one call may ask for
 NOVEL_TRIES = 50  # unique or novel names: at most this many draws per name asked for
 TEXT_CHUNK = 256  # characters drawn between two pieces of streamed text
@@ -73,6 +73,13 @@ def check_count(value: int, what: str) -> int:
     if value > MAX_COUNT:
         raise OptionError(f"the {what} {value} is above the limit of {MAX_COUNT:,}")
     return int(value)
+
+
+def batch_rows(stepper: Stepper) -> int:
+    """Names one batch may draw: MAX_BATCH when the stepper shares prefixes (a step's nodes
+    are then cut into groups of batch_cap, see saurus.generation.names, and the more rows
+    a batch has, the more of their prefixes they share), else a node per row."""
+    return MAX_BATCH if stepper.branching else min(MAX_BATCH, stepper.batch_cap)
 
 
 def check_max_len(max_len: int, prefix_len: int) -> int:
@@ -201,7 +208,7 @@ def all_lines(
     max_len: int,
     stepper: Stepper,
 ) -> Iterator[list[str]]:
-    rows = min(MAX_BATCH, stepper.batch_cap)
+    rows = batch_rows(stepper)
     for start in range(0, n, rows):
         yield draw_names(model, min(rows, n - start), rng, how, prefix_ids, max_len, None, stepper)
 
@@ -221,7 +228,7 @@ def unique_lines(
     limit = 1 if how.greedy else NOVEL_TRIES * n
     while found < n and drawn < limit:
         # draw extra, since some of what is drawn is dropped
-        batch = min(MAX_BATCH, stepper.batch_cap, max(2 * (n - found), 64), limit - drawn)
+        batch = min(batch_rows(stepper), max(2 * (n - found), 64), limit - drawn)
         names = draw_names(model, batch, rng, how, prefix_ids, max_len, None, stepper)
         fresh = new.take(names, n - found)
         drawn += batch
@@ -249,7 +256,7 @@ def novel_lines(
         want = n - found
         # files before chain hashes drop training names after the draw: draw extra then
         wanted = want if fence.late is None else max(2 * want, 64)
-        batch = min(MAX_BATCH, stepper.batch_cap, wanted, limit - drawn)
+        batch = min(batch_rows(stepper), wanted, limit - drawn)
         made = draw_names(model, batch, rng, how, prefix_ids, max_len, fence, stepper)
         fence.settle()
         drawn += batch
@@ -294,7 +301,7 @@ class Draw:
 
     @property
     def cap(self) -> int:
-        return min(MAX_BATCH, self.stepper.batch_cap)
+        return batch_rows(self.stepper)
 
     @cached_property
     def root(self) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 
 from saurus.protocol import START, SequenceModel
 
-STATE_BUDGET = 64 * 2**20  # bytes of node states one batch of names may hold, about
+STATE_BUDGET = 16 * 2**20  # bytes of node states one step may hold, about (more are cut in groups)
 ROW_BATCH = 4096  # rows at once for models stepped row by row (a Transformer's cache grows with them)
 STEP_BATCH = 16384  # rows at once through a model's own step()
 

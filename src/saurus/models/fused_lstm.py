@@ -82,7 +82,7 @@ class FusedLSTM:
         eos = model.vocab.eos_id
         self.start_id = V if eos is None else eos
         node_bytes = 4 * (2 * H * model.layers + V)
-        self.batch_cap = max(1024, STATE_BUDGET // node_bytes)
+        self.batch_cap = max(256, STATE_BUDGET // node_bytes)
         from threadpoolctl import ThreadpoolController
 
         self.blas = ThreadpoolController()

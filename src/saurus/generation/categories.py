@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from saurus.errors import ModelFileError, OptionError
+from saurus.generation.scoring import score_strings
 
 MAX_CATEGORIES = 1000
 MAX_LABEL_CHARS = 200
@@ -132,8 +133,6 @@ def check_weights(w: np.ndarray, size: int) -> np.ndarray:
 
 def log_likelihoods(model: Any, names: Sequence[str]) -> np.ndarray:
     """log p(name | category) for every name and category, (N, K) (end token included)."""
-    from saurus.generation.scoring import score_strings
-
     categories = categories_of(model)
     if not categories:
         raise OptionError(

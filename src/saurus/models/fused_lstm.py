@@ -104,14 +104,18 @@ class FusedLSTM:
         ids = np.where(ids == START, self.start_id, ids)
         out = self.fresh(k)
         starts = range(0, k, CHUNK)
-        if self.workers == 1 or k <= CHUNK:
+        if self.workers == 1:
             for s in starts:
                 self.block(nodes, parent[s : s + CHUNK], ids[s : s + CHUNK], out, s)
             return out
-        # several threads: chunks side by side, each with one BLAS thread
+        # several threads: chunks side by side, each with one BLAS thread (a BLAS of two
+        # threads, even for one chunk here, would keep its second thread spinning)
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="saurus-lstm")
         with self.blas.limit(limits=1, user_api="blas"):
+            if k <= CHUNK:
+                self.block(nodes, parent, ids, out, 0)
+                return out
             jobs = [
                 self.pool.submit(self.block, nodes, parent[s : s + CHUNK], ids[s : s + CHUNK], out, s)
                 for s in starts

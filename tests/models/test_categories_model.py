@@ -132,3 +132,9 @@ def test_a_file_with_damaged_categories_is_refused(tmp_path: Path) -> None:
     save(model, tmp_path / "m.saurus")
     with pytest.raises(ModelFileError, match="category counts are malformed"):
         load(tmp_path / "m.saurus")
+
+
+def test_a_label_holding_the_blend_signs_is_still_one_category() -> None:
+    labels = ("a=b", "c,d")
+    np.testing.assert_allclose(blend("a=b", labels, np.array([1, 1])), [1.0, 0.0])
+    np.testing.assert_allclose(blend(" c,d ", labels, np.array([1, 1])), [0.0, 1.0])

@@ -65,6 +65,8 @@ def blend(spec: Spec, categories: Sequence[str], counts: np.ndarray) -> np.ndarr
     None for the prior. An unknown category is an OptionError listing the known ones."""
     if spec is None:
         return prior(counts)
+    if isinstance(spec, str) and spec.strip() in categories:  # (a label may hold "=" or ",")
+        return one_hot(list(categories).index(spec.strip()), len(categories))
     weights = parse_spec(spec) if isinstance(spec, str) else {str(k): float(v) for k, v in spec.items()}
     index = {label: k for k, label in enumerate(categories)}
     unknown = [label for label in weights if label not in index]

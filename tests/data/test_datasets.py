@@ -58,3 +58,14 @@ def test_download_verifies_and_caches(
     with pytest.raises(DataError, match="does not match"):
         datasets.dataset_path("names")
     assert not path.exists()
+
+
+def test_a_music_dataset_is_no_text(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(datasets.DATA_DIR_ENV, str(data_dir))
+    jsb = datasets.get_dataset("jsb")
+    assert jsb.kind == "music" and jsb.size == (data_dir / jsb.filename).stat().st_size
+    assert datasets.dataset_path("jsb", download=False) == data_dir / "JSB_Chorales.mat"
+    with pytest.raises(DataError, match="'jsb' is music, not text"):
+        datasets.load_dataset_text("jsb")
+    with pytest.raises(DataError, match="load_jsb"):
+        datasets.open_source("jsb")

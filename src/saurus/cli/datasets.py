@@ -20,7 +20,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     print(f"{'name':<16} {'kind':<7} {'size':>9}  {'sha256':<14} source / where")
     for ds in (*DATASETS.values(), METHENY):
-        kind = "midi" if ds is METHENY else ds.mode
+        kind = "midi" if ds is METHENY else ds.mode if ds.kind == "text" else ds.kind
         source = ds.url or "the classic exercise (no public URL)"
         print(f"{ds.name:<16} {kind:<7} {ds.size / 1000:>7,.1f} kB  {ds.sha256[:12]}…  {source}")
         print(f"{'':<16} {'':<7} {'':>9}  {'':<14} {where_is(ds)}")

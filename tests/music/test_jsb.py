@@ -39,7 +39,12 @@ def good(t: int = 3) -> np.ndarray:
 
 
 def three(**override: np.ndarray) -> dict[str, np.ndarray]:
-    return {"traindata": cell(good(4), good(2)), "validdata": cell(good()), "testdata": cell(good()), **override}
+    return {
+        "traindata": cell(good(4), good(2)),
+        "validdata": cell(good()),
+        "testdata": cell(good()),
+        **override,
+    }
 
 
 def one_line(err: pytest.ExceptionInfo[DataError]) -> str:
@@ -51,7 +56,11 @@ def one_line(err: pytest.ExceptionInfo[DataError]) -> str:
 def test_the_published_counts(jsb_path: Path) -> None:
     splits = load_jsb(jsb_path)
     assert {k: len(v) for k, v in splits.items()} == {"train": 229, "valid": 76, "test": 77}
-    assert {k: sum(len(p) for p in v) for k, v in splits.items()} == {"train": 13807, "valid": 4602, "test": 4725}
+    assert {k: sum(len(p) for p in v) for k, v in splits.items()} == {
+        "train": 13807,
+        "valid": 4602,
+        "test": 4725,
+    }
     every = np.concatenate([p for v in splits.values() for p in v])
     assert every.dtype == bool and every.shape[1] == 88
     assert int(every.sum(1).max()) == 4  # four voices

@@ -46,7 +46,9 @@ def load_jsb(path: str | Path) -> dict[str, list[np.ndarray]]:
     try:
         size = path.stat().st_size
         if size > MAX_MAT_BYTES:
-            raise DataError(f"{path} is {size:,} bytes; a .mat file of more than {MAX_MAT_BYTES:,} is refused")
+            raise DataError(
+                f"{path} is {size:,} bytes; a .mat file of more than {MAX_MAT_BYTES:,} is refused"
+            )
         raw = path.read_bytes()
     except IsADirectoryError:
         raise DataError(f"{path} is a folder, not a .mat file") from None

@@ -4,15 +4,16 @@ what a stepper is): a recurrent LSTM (any depth), float32.
 With i, f, o's columns of the weights halved, one tanh serves all four gates,
 sigmoid(x) = (1 + tanh(x/2)) / 2:
 
-    [t_i, t_f, t_o, g] = tanh((2h) W_h' + E'[x] + b')      (E[x] + b: a one-hot column)
+    [t_i, t_f, t_o, g] = tanh((2h) W_h' + T[x])      T[x] = (E[x] + b)', a row per id
     c' = ((1 + t_f) c + (1 + t_i) g) / 2          (2h)' = (1 + t_o) tanh(c')
 
 where h is kept doubled (2h), and W_h, the next layer's W_x and the head take half
-weights to match. States are node-major (one row of H per node), so gathering the
-parents' rows copies whole rows; the logits are feature-major (V, k), as sampling
-wants them. Nodes are computed CHUNK at a time, so the gates stay in cache, and the
-chunks of a step run on as many threads as BLAS may use (NumPy and BLAS release the
-GIL), each with one BLAS thread: the same numbers whatever the thread count.
+weights to match (a layer k > 0 reads [2h, 2h_below, 1] against [W_h'; W_x'; b']).
+States are node-major (one row of H per node), so gathering the parents' rows copies
+whole rows; the logits are feature-major (V, k), as sampling wants them. Nodes are
+computed CHUNK at a time, so the gates stay in cache, and the chunks of a step run on as
+many threads as BLAS may use (NumPy and BLAS release the GIL), each with one BLAS thread:
+the same numbers whatever the thread count.
 """
 
 from __future__ import annotations
@@ -59,9 +60,7 @@ class LSTMNodes:
 
 class FusedLSTM:
     """A recurrent LSTM's step for nodes, in float32, with one matmul and one tanh for all
-    gates of a layer (see the module docstring). Layer 0 reads X = [2h_parent, onehot(x)]
-    against [W_h'; E' + b'] (the one-hot column picks the input table's row, bias
-    included); layer k > 0 reads [2h_parent, 2h_below, 1] against [W_h'; W_x'; b']."""
+    gates of a layer (see the module docstring); layer 0 adds its input's row of T."""
 
     branching = True
 
@@ -73,7 +72,8 @@ class FusedLSTM:
         self.H, self.V, self.layers = H, V, model.layers
         table = (p["embed"].astype(np.float64) + p["l0.b"]) * half
         start = np.zeros((1, 4 * H))  # id V: START in a vocabulary without EOS reads zeros
-        self.W = [np.vstack([p["l0.Wh"] * half * 0.5, table, start]).astype(f32)]  # (K, 4H)
+        self.T = np.vstack([table, start]).astype(f32)  # (V + 1, 4H)
+        self.W = [(p["l0.Wh"] * half * 0.5).astype(f32)]  # (K, 4H): K = H, then 2H + 1
         for k in range(1, model.layers):
             stacked = np.vstack([p[f"l{k}.Wh"] * 0.5, p[f"l{k}.Wx"] * 0.5, p[f"l{k}.b"][None, :]])
             self.W.append((stacked * half).astype(f32))
@@ -144,38 +144,38 @@ class FusedLSTM:
             self.spare = flat
         nodes.buffer = None
 
-    def scratch(self, layer: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This thread's input (m, K), gate (m, 4H) and logit (V, m) arrays for `m` <= CHUNK
-        nodes of `layer`, carved from one buffer reused from chunk to chunk (fresh
-        multi-megabyte arrays cost page faults, which threads wait on in turn)."""
-        cols_x, cols = self.W[layer].shape[0], 4 * self.H + self.V
+    def scratch(self, layer: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's input (m, K), gate (m, 4H), table row (m, 4H) and logit (V, m)
+        arrays for `m` <= CHUNK nodes of `layer`, carved from one buffer reused from chunk to
+        chunk (fresh multi-megabyte arrays cost page faults, which threads wait on in turn)."""
+        sizes = [self.W[layer].shape[0] * m, 4 * self.H * m, 4 * self.H * m, self.V * m]
         held = getattr(self.local, "buffer", None)
-        if held is None or len(held) < (cols_x + cols) * m:
-            most = max(w.shape[0] for w in self.W) + cols
+        if held is None or len(held) < sum(sizes):
+            most = max(w.shape[0] for w in self.W) + 8 * self.H + self.V
             held = self.local.buffer = np.empty(most * max(m, CHUNK), np.float32)
-        x = held[: cols_x * m].reshape(m, cols_x)
-        a = held[cols_x * m : (cols_x + 4 * self.H) * m].reshape(m, 4 * self.H)
-        y = held[(cols_x + 4 * self.H) * m : (cols_x + cols) * m].reshape(self.V, m)
-        return x, a, y
+        ends = np.cumsum([0, *sizes]).tolist()
+        x, a, e, y = (held[ends[i] : ends[i + 1]] for i in range(4))
+        return x.reshape(m, -1), a.reshape(m, -1), e.reshape(m, -1), y.reshape(self.V, m)
 
     def block(self, nodes: LSTMNodes, parent: np.ndarray, ids: np.ndarray, out: LSTMNodes, s: int) -> None:
-        """Nodes s .. s + m of `out`, children of `parent` reading `ids`."""
+        """Nodes s .. s + m of `out`, children of `parent` reading `ids` (takes with
+        mode="clip": NumPy buffers `out` under the default mode, at twice the cost)."""
         H, m = self.H, len(parent)
         for k in range(self.layers):
-            x, a, y = self.scratch(k, m)
-            np.take(nodes.h[k], parent, axis=0, out=x[:, :H])
-            if k == 0:
-                x[:, H:] = 0.0
-                x[np.arange(m), H + ids] = 1.0
-            else:
+            x, a, e, y = self.scratch(k, m)
+            np.take(nodes.h[k], parent, axis=0, out=x[:, :H], mode="clip")
+            if k > 0:
                 x[:, H : 2 * H] = out.h[k - 1][s : s + m]
                 x[:, 2 * H] = 1.0
             np.matmul(x, self.W[k], out=a)
+            if k == 0:
+                np.take(self.T, ids, axis=0, out=e, mode="clip")
+                a += e
             np.tanh(a, out=a)
             a[:, : 3 * H] += 1.0  # 1 + t = 2 sigmoid for i, f, o
             i2, f2, o2, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             c = out.c[k][s : s + m]
-            np.take(nodes.c[k], parent, axis=0, out=c)
+            np.take(nodes.c[k], parent, axis=0, out=c, mode="clip")
             c *= f2
             i2 *= g
             c += i2

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from saurus import __version__
+from saurus import _interrupted as INTERRUPTED  # noqa: N812 (a Ctrl-C during the start: saurus.entry)
 from saurus.cli.args import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -30,7 +31,6 @@ from saurus.cli.reproduce import add_reproduce_command
 from saurus.cli.sample import add_sample_commands
 from saurus.cli.serve import add_serve_command
 from saurus.cli.train import add_train_command
-from saurus.entry import INTERRUPTED
 from saurus.errors import SaurusError
 
 

@@ -189,9 +189,10 @@ class Jobs:
             )
         job_id = new_job_id()
         if req.dataset is not None:
-            if req.dataset not in DATASETS:
+            texts = [name for name, ds in DATASETS.items() if ds.kind == "text"]
+            if req.dataset not in texts:
                 raise JobError(
-                    f"no dataset {req.dataset[:40]!r}; the datasets are {', '.join(DATASETS)}",
+                    f"no text dataset {req.dataset[:40]!r}; the datasets are {', '.join(texts)}",
                     param="dataset",
                 )
             used = folder_bytes(self.folder)

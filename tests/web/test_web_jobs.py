@@ -227,7 +227,7 @@ def test_a_broken_table_is_refused_at_upload_and_leaves_no_file(
         (lambda c: upload(c, b"rex\n", mode="../../etc"), 400, "mode must be one of"),
         (lambda c: upload(c, b"rex\n", path="/etc/passwd"), 400, "unrecognized request argument: path"),
         (lambda c: upload(c, b"rex\n", dataset="dinos"), 400, "not both"),
-        (lambda c: c.post("/v1/jobs", data={"dataset": "../../etc/passwd"}), 400, "no dataset"),
+        (lambda c: c.post("/v1/jobs", data={"dataset": "../../etc/passwd"}), 400, "no text dataset"),
         (lambda c: c.post("/v1/jobs", data={"time_budget": "5"}), 400, "give either"),
         (
             lambda c: c.post("/v1/jobs", content=b"rex", headers={"content-type": "text/plain"}),

@@ -145,20 +145,33 @@ def cumulative(p: np.ndarray) -> np.ndarray:
 
 
 def pick(p: np.ndarray, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row from column nodes[row] of p (V, k), by inverse CDF. u * S_{V-1} is
-    kept below S_{V-1}, so rounding can never reach a character of probability 0."""
+    """One draw per row from column nodes[row] of p (V, k), by inverse CDF: the count of v
+    with S_v <= u * S_{V-1}, added up one character at a time (a small counter, no (V, rows)
+    array). u * S_{V-1} is kept below S_{V-1}, so rounding can never reach a character of
+    probability 0."""
     cdf = cumulative(p)
-    if p.shape[1] == 1:  # every row at one node: compare by broadcasting
-        rows = cdf
-    elif len(nodes) == p.shape[1] and bool(np.all(nodes == np.arange(len(nodes)))):
-        rows = cdf  # a node per row, in order
-    else:
-        rows = cdf[:, nodes]
-    total = rows[-1]
-    u = rng.random(len(nodes), dtype=np.float32 if p.dtype == np.float32 else np.float64)
+    n, k = len(nodes), p.shape[1]
+    gathered = np.empty(n, dtype=cdf.dtype)
+
+    def column(v: int) -> np.ndarray:
+        """S_v of each row's node."""
+        if k == 1:  # every row at one node
+            return cdf[v, :1]
+        if n == k and in_order:  # a node per row, in order
+            return cdf[v]
+        return np.take(cdf[v], nodes, out=gathered, mode="clip")
+
+    in_order = n == k and bool(np.all(nodes == np.arange(n)))
+    total = column(len(p) - 1).copy()
+    u = rng.random(n, dtype=np.float32 if p.dtype == np.float32 else np.float64)
     u *= total
     np.minimum(u, np.nextafter(total, 0), out=u)
-    return (rows <= u).sum(axis=0)
+    ids = np.zeros(n, dtype=np.uint8 if len(p) < 256 else np.int64)
+    below = np.empty(n, dtype=bool)
+    for v in range(len(p) - 1):  # S_{V-1} > u always: the last character needs no test
+        np.less_equal(column(v), u, out=below)
+        ids += below
+    return ids.astype(np.int64)
 
 
 def check_numbers(logits: np.ndarray) -> None:

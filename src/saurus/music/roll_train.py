@@ -1,0 +1,191 @@
+"""Training the piano-roll model (saurus.models.roll) on pieces of (T, 88) frames, with
+either engine, scored as the papers score it (saurus.music.frame_eval).
+
+Each epoch shuffles the training pieces into batches of `batch` pieces (padded, masked),
+optionally transposes every piece by k semitones, k drawn per piece per epoch uniformly
+from the shifts in -max_shift..max_shift that keep all its notes on the 88 keys:
+
+    k in [max(-max_shift, -lo), min(max_shift, 87 - hi)]   (lo, hi: its lowest, highest key)
+
+and takes one Adam step per batch on the mean NLL per frame (all frames, the first from an
+empty frame), gradients clipped to a global norm. After every epoch the validation split
+is scored; the weights with the lowest validation NLL (under `select`) are kept. Training
+stops after `patience` epochs without a better one, after `max_epochs`, or at the first
+epoch end past `budget_s` seconds. The learning rate is multiplied by `decay` whenever
+`decay_after` epochs pass without a better one. The test split is never seen here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from saurus.errors import DataError, OptionError
+from saurus.models.roll import KEYS, RollModel, pad_rolls
+from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
+from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
+
+ENGINES = ("numpy", "torch")
+EVAL_BATCH = 64  # pieces per evaluation batch (sorted by length, so little padding)
+
+
+@dataclass(frozen=True)
+class RollConfig:
+    engine: str = "numpy"
+    cell: str = "lstm"
+    hidden: int = 256
+    layers: int = 1
+    dropout: float = 0.3
+    lr: float = 1e-3
+    clip: float = 1.0
+    batch: int = 8
+    max_shift: int = 0  # transposition augmentation: 0 is none
+    budget_s: float = 60.0
+    max_epochs: int = 1000
+    patience: int = 10
+    decay: float = 1.0  # the learning rate's factor after `decay_after` epochs without progress
+    decay_after: int = 3
+    select: Convention = "all"
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.engine not in ENGINES:
+            raise OptionError(f"unknown engine {self.engine!r}; choose numpy or torch")
+        if self.select not in CONVENTIONS:
+            raise OptionError(f"unknown convention {self.select!r}; choose {' or '.join(CONVENTIONS)}")
+        if self.batch < 1 or self.max_epochs < 1 or self.patience < 1 or self.decay_after < 1:
+            raise OptionError("the batch, epochs, patience and decay_after must be positive")
+        if not (self.lr > 0 and self.budget_s > 0 and 0 < self.decay <= 1 and self.max_shift >= 0):
+            raise OptionError("lr and budget_s must be positive, decay in (0, 1], max_shift 0 or more")
+
+
+@dataclass
+class RollResult:
+    model: RollModel  # the weights of the best validation epoch
+    valid: dict[Convention, float]  # their validation NLL per frame under both conventions
+    best_epoch: int
+    epochs: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+
+
+def check_pieces(pieces: Sequence[np.ndarray], name: str) -> None:
+    if not pieces:
+        raise DataError(f"the {name} split holds no pieces")
+    for i, p in enumerate(pieces, 1):
+        if np.ndim(p) != 2 or np.shape(p)[1] != KEYS or len(p) == 0:
+            raise DataError(f"{name} piece {i} is {np.shape(p)}, not (frames, {KEYS}) notes")
+
+
+def shift_range(piece: np.ndarray, max_shift: int) -> tuple[int, int]:
+    """The shifts k that keep every note of `piece` on the keys, within +-max_shift."""
+    keys = np.flatnonzero(np.asarray(piece).any(axis=0))
+    if len(keys) == 0:
+        return 0, 0
+    return max(-max_shift, -int(keys[0])), min(max_shift, KEYS - 1 - int(keys[-1]))
+
+
+def transpose(piece: np.ndarray, k: int) -> np.ndarray:
+    """The piece k semitones up (down for k < 0); k must keep every note on the keys."""
+    lo, hi = shift_range(piece, abs(k))
+    if not lo <= k <= hi:
+        raise ValueError(f"a shift of {k} moves notes off the keyboard")
+    return np.roll(piece, k, axis=1)
+
+
+def augmented(pieces: Sequence[np.ndarray], max_shift: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Every piece shifted by its own k, uniform over its allowed shifts."""
+    if max_shift == 0:
+        return list(pieces)
+    out = []
+    for p in pieces:
+        lo, hi = shift_range(p, max_shift)
+        out.append(np.roll(p, int(rng.integers(lo, hi + 1)), axis=1))
+    return out
+
+
+def score(
+    log_likelihoods: Callable[[np.ndarray, np.ndarray], np.ndarray], pieces: Sequence[np.ndarray]
+) -> dict[Convention, float]:
+    """NLL per frame of `pieces` under both conventions, from a (W, B) log-likelihood function
+    of padded batches; padding is masked by frame_eval."""
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+    totals = {c: FrameNLL() for c in CONVENTIONS}
+    for start in range(0, len(order), EVAL_BATCH):
+        rolls, lengths = pad_rolls([pieces[i] for i in order[start : start + EVAL_BATCH]])
+        ll = log_likelihoods(rolls, lengths).T
+        for c in CONVENTIONS:
+            totals[c] = totals[c] + padded_nll(ll, lengths, c)
+    return {c: t.per_frame for c, t in totals.items()}
+
+
+def evaluate_roll(model: RollModel, pieces: Sequence[np.ndarray]) -> dict[Convention, float]:
+    """A NumPy RollModel's NLL per frame on `pieces`: {"all": ..., "skip-first": ...}."""
+    check_pieces(pieces, "evaluation")
+    return score(lambda rolls, lengths: model.log_likelihoods(rolls.astype(model.dtype)), pieces)
+
+
+def trainee_for(model: RollModel, config: RollConfig) -> RollTrainee:
+    if config.engine == "torch":
+        from saurus.training.backends.torch.roll_trainee import TorchRollTrainee
+
+        return TorchRollTrainee(model, config.lr, config.clip, config.seed)
+    return NumpyRollTrainee(model, config.lr, config.clip)
+
+
+def train_roll(
+    train: Sequence[np.ndarray],
+    valid: Sequence[np.ndarray],
+    config: RollConfig,
+    *,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RollResult:
+    """Train a piano-roll model on `train`, choosing its weights on `valid` (see the module)."""
+    config.check()
+    check_pieces(train, "training")
+    check_pieces(valid, "validation")
+    rng = np.random.default_rng(config.seed)
+    frames = np.concatenate(train).astype(bool)
+    model = RollModel.create(
+        cell=config.cell,
+        hidden=config.hidden,
+        layers=config.layers,
+        dropout=config.dropout,
+        seed=config.seed,
+        convention="torch" if config.engine == "torch" and config.cell == "gru" else "cho",
+        note_rates=(frames.sum(axis=0) + 0.5) / (len(frames) + 1.0),
+    )
+    trainee = trainee_for(model, config)
+    start, lr = clock(), config.lr
+    best: tuple[float, int, RollModel, dict[Convention, float]] | None = None
+    history: list[dict[str, float]] = []
+    epoch = since_best = 0
+    while epoch < config.max_epochs:
+        epoch += 1
+        pieces = augmented([train[i] for i in rng.permutation(len(train))], config.max_shift, rng)
+        nats = count = 0.0
+        for b in range(0, len(pieces), config.batch):
+            rolls, lengths = pad_rolls(pieces[b : b + config.batch])
+            loss = trainee.train_batch(rolls, lengths, rng)
+            nats, count = nats + loss * lengths.sum(), count + lengths.sum()
+        scores = score(trainee.log_likelihoods, valid)
+        row = {"epoch": epoch, "seconds": clock() - start, "train": nats / count, "lr": lr}
+        row.update({f"valid_{c}": v for c, v in scores.items()})
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if best is None or scores[config.select] < best[0]:
+            best, since_best = (scores[config.select], epoch, trainee.snapshot(), scores), 0
+        else:
+            since_best += 1
+            if since_best % config.decay_after == 0 and config.decay < 1:
+                lr *= config.decay
+                trainee.set_lr(lr)
+        if not np.isfinite(nats) or since_best >= config.patience or row["seconds"] >= config.budget_s:
+            break
+    assert best is not None
+    return RollResult(best[2], best[3], best[1], epoch, clock() - start, history)

@@ -1,0 +1,176 @@
+"""Train a frame-notes model with torch and keep it as a NumPy model.
+
+Each piece is one sequence of ids (saurus.music.frame_model), its inputs the previous
+ids with FRAME_END first. The loss is the masked one of frame_model (logits plus
+log_mask[previous id], cross-entropy, padding weighted 0), trained by
+training.backends.torch.masked.fit_masked: Adam, gradient clipping, dropout, early
+stopping on the validation NLL per frame (frame_eval's `convention`), best weights kept,
+a time budget. The test split is never read here.
+
+Transposition augmentation: each time a piece is drawn, it is shifted by k semitones, k
+uniform over the shifts in [-transpose, transpose] that keep every note in 0..P-1
+(k = 0 always qualifies):
+
+    y'_k = y_k + k  for a pitch,   FRAME_END stays   (the order within a frame is kept)
+
+Batches: the pieces of a pass are shuffled, sorted by length within windows of
+SORT_WINDOW batches (less padding), cut into batches, and the batches shuffled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from saurus.music.frame_eval import Convention, nll_per_frame
+from saurus.music.frame_model import FrameModel, frame_vocab, padded_ids, piece_ids
+from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
+from saurus.music.jsb import PITCHES
+
+SORT_WINDOW = 8  # batches whose pieces are sorted by length together
+EVAL_BATCH = 32
+
+
+@dataclass(frozen=True)
+class FrameTrainConfig:
+    """family: lstm, gru, rnn or transformer (hidden is its d_model)."""
+
+    family: str = "lstm"
+    hidden: int = 256
+    layers: int = 1
+    embed: int = 64
+    heads: int = 4
+    context: int = 1024  # transformer positions: JSB's longest piece has 787 ids
+    dropout: float = 0.3
+    lr: float = 2e-3
+    batch: int = 16
+    clip: float = 1.0
+    budget_s: float = 120.0
+    patience: int = 5
+    max_passes: int = 10_000
+    transpose: int = 6  # largest shift in semitones; 0: no augmentation
+    seed: int = 0
+    threads: int | None = None
+    convention: Convention = "skip-first"  # the validation NLL that early stopping reads
+
+
+@dataclass
+class FrameTrainResult:
+    model: FrameModel  # the NumPy model with the best validation weights
+    module: Any  # the torch module holding the same weights
+    valid: dict[Convention, float]
+    scores: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    stopped: str = ""
+
+
+def shifts(y: np.ndarray, transpose: int, pitches: int = PITCHES) -> np.ndarray:
+    """The shifts k in [-transpose, transpose] that keep the pitches of ids y in 0..P-1."""
+    notes = y[y != pitches]
+    if not len(notes):
+        return np.arange(-transpose, transpose + 1)
+    low, high = -int(notes.min()), pitches - 1 - int(notes.max())
+    return np.arange(max(-transpose, low), min(transpose, high) + 1)
+
+
+def transposed(y: np.ndarray, k: int, pitches: int = PITCHES) -> np.ndarray:
+    """y with every pitch moved k semitones; FRAME_END stays."""
+    return np.where(y == pitches, pitches, y + k)
+
+
+def batch_first(sequences: Sequence[np.ndarray], pitches: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """padded_ids as (B, L) arrays for torch."""
+    inputs, targets, mask = padded_ids(sequences, pitches)
+    return inputs.T.copy(), targets.T.copy(), mask.T.astype(np.float32)
+
+
+def passes(
+    sequences: Sequence[np.ndarray],
+    batch: int,
+    transpose: int,
+    rng: np.random.Generator,
+    pitches: int = PITCHES,
+) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """A function giving one pass of (B, L) batches, freshly shuffled and transposed."""
+
+    def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        drawn = []
+        for i in rng.permutation(len(sequences)):
+            y = sequences[i]
+            k = int(rng.choice(shifts(y, transpose, pitches))) if transpose else 0
+            drawn.append(transposed(y, k, pitches))
+        window = batch * SORT_WINDOW
+        groups = []
+        for w in range(0, len(drawn), window):
+            part = sorted(drawn[w : w + window], key=len)
+            groups.extend(part[s : s + batch] for s in range(0, len(part), batch))
+        for g in rng.permutation(len(groups)):
+            yield batch_first(groups[g], pitches)
+
+    return one_pass
+
+
+def torch_log_likelihoods(
+    module: Any, sequences: Sequence[np.ndarray], pitches: int = PITCHES
+) -> list[np.ndarray]:
+    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the torch module."""
+    from saurus.training.backends.torch.masked import target_log_probs
+
+    mask = log_mask(pitches)
+    out: list[np.ndarray] = []
+    for start in range(0, len(sequences), EVAL_BATCH):
+        group = sequences[start : start + EVAL_BATCH]
+        inputs, targets, _ = batch_first(group, pitches)
+        logq = target_log_probs(module, inputs, targets, mask)
+        out.extend(frame_log_likelihoods(y, logq[b, : len(y)], pitches) for b, y in enumerate(group))
+    return out
+
+
+def train_frames(
+    train: Sequence[np.ndarray],
+    valid: Sequence[np.ndarray],
+    config: FrameTrainConfig = FrameTrainConfig(),
+    on_progress: Callable[[Any], None] | None = None,
+    pitches: int = PITCHES,
+) -> FrameTrainResult:
+    """Train on the (T, P) pieces of `train`, early-stopped on `valid`; the NumPy model."""
+    from saurus.training.backends.torch.convert import to_numpy
+    from saurus.training.backends.torch.masked import fit_masked, new_module, use_threads
+
+    use_threads(config.threads)
+    train_ids, valid_ids = piece_ids(train), piece_ids(valid)
+    module = new_module(
+        config.family,
+        pitches + 1,
+        config.seed,
+        hidden=config.hidden,
+        layers=config.layers,
+        dropout=config.dropout,
+        embed=config.embed,
+        heads=config.heads,
+        context=config.context,
+    )
+
+    def evaluate(m: Any) -> float:
+        return nll_per_frame(torch_log_likelihoods(m, valid_ids, pitches))[config.convention]
+
+    rng = np.random.default_rng(config.seed)
+    fit = fit_masked(
+        module,
+        passes(train_ids, config.batch, config.transpose, rng, pitches),
+        log_mask(pitches),
+        evaluate,
+        lr=config.lr,
+        clip=config.clip,
+        budget_s=config.budget_s,
+        patience=config.patience,
+        max_passes=config.max_passes,
+        on_progress=on_progress,
+    )
+    model = to_numpy(module, frame_vocab(pitches), "stream", lowercase=False)
+    valid_nll = nll_per_frame(torch_log_likelihoods(module, valid_ids, pitches))
+    return FrameTrainResult(model, module, valid_nll, fit.scores, fit.steps, fit.seconds, fit.stopped)

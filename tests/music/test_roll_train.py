@@ -25,7 +25,7 @@ TRAIN = [chorale(s % 4, 12 + s, 30 + 2 * (s % 3)) for s in range(8)]
 VALID = [chorale(s + 1, 10, 30 + 2 * s) for s in range(3)]
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("torch", marks=pytest.mark.torch)])
 def test_a_short_run_lowers_the_validation_nll(engine: str) -> None:
     if engine == "torch":
         pytest.importorskip("torch")

@@ -14,7 +14,10 @@ from test_novel_by_construction import LETTERS, TRAINING, reciter  # noqa: F401
 from test_sampling_fast import engine, two_letter_odds
 
 import saurus.generation.sampling as sampling
+from saurus.generation.decoding import Decoding
+from saurus.generation.names import draw_names
 from saurus.generation.sampling import generate_lines
+from saurus.models.fused_lstm import FusedLSTM
 from saurus.protocol import SequenceModel
 
 
@@ -75,3 +78,15 @@ def test_novel_names_in_groups_are_new_distinct_and_all_there_are(
     short = generate_lines(reciter, 1000, np.random.default_rng(2), novel=True, max_len=2)
     assert len(short) == len(set(short)) == len(LETTERS) + len(LETTERS) ** 2
     assert max(cap) <= 3
+
+
+def test_groups_side_by_side_give_the_names_of_one_thread() -> None:
+    """Each group draws from a generator of its own: the threads' order does not matter."""
+    model = engine(hidden=24)
+    names = {}
+    for workers in (1, 3):
+        stepper = FusedLSTM(model)
+        stepper.workers, stepper.batch_cap = workers, 5
+        how, no_prefix = Decoding(), np.zeros(0, np.int64)
+        names[workers] = draw_names(model, 3000, np.random.default_rng(1), how, no_prefix, 12, None, stepper)
+    assert names[1] == names[3] and len(set(names[1])) > 500

@@ -91,6 +91,7 @@ class Group:
     hashes: np.ndarray
     states: np.ndarray
     t: int
+    rng: np.random.Generator  # the group's own draws: the same names whichever thread runs it
     parent: np.ndarray | None = None
     ids: np.ndarray | None = None
     last: bool = False  # the last group made from these parents: they may be recycled after
@@ -117,7 +118,9 @@ class NameBatch:
 
     def draw(self, batch: int) -> list[str]:
         """`batch` rows from the root, each to its end token or max_len; their names, in row
-        order, less the rows that were dropped (with a fence only)."""
+        order, less the rows that were dropped (with a fence only). The groups a big batch
+        splits into run side by side on the stepper's threads where it has several (not
+        with a fence, which every group reads and writes)."""
         auto = self.automaton
         states = np.array([auto.run(self.prefix_ids) if auto is not None else 0])  # each node's
         if auto is not None and states[0] == auto.dead:
@@ -127,26 +130,47 @@ class NameBatch:
         node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
         self.dropped = np.zeros(batch, dtype=bool)
         self.written: list[tuple[int, np.ndarray, np.ndarray]] = []  # step, rows, what they drew
-        stack = [Group(self.stepper.root(self.prefix_ids, batch), rows, node_of, hashes, states, 0)]
-        while stack:  # depth first: the nodes held stay few
-            self.grow(stack)
+        root = self.stepper.root(self.prefix_ids, batch)
+        stack = [Group(root, rows, node_of, hashes, states, 0, self.rng)]
+        self.halt = False
+        self.grow(stack, self.stepper)
+        side_by_side = getattr(self.stepper, "side_by_side", None)
+        try:
+            if side_by_side is not None and self.fence is None and len(stack) > 1:
+                side_by_side(lambda stepper: self.take_groups(stack, stepper))
+            while stack:  # depth first: the nodes held stay few
+                self.grow(stack, self.stepper)
+        finally:
+            self.halt = True  # (after an error or Ctrl-C: the other threads stop too)
         names = assemble(self.codes, batch, self.prefix_ids, self.written)
         return [name for name, gone in zip(names, self.dropped.tolist(), strict=True) if not gone]
 
-    def grow(self, stack: list[Group]) -> None:
+    def take_groups(self, shared: list[Group], stepper: Stepper) -> None:
+        """One thread's work: groups from `shared` (list.pop is atomic) until none is left,
+        each with the groups it splits into."""
+        own: list[Group] = []
+        while not self.halt:
+            if not own:
+                try:
+                    own.append(shared.pop())
+                except IndexError:
+                    return
+            self.grow(own, stepper)
+
+    def grow(self, stack: list[Group], stepper: Stepper) -> None:
         """Draw the rows of the group on top of `stack` to their ends; when a step would hold
         more than the stepper's batch_cap nodes, push its children as groups of at most
-        that many nodes (each with its own rows) instead."""
+        that many nodes (each with its own rows and draws) instead."""
         group = stack.pop()
         nodes = group.nodes
         if group.parent is not None:
-            nodes = self.stepper.children(group.nodes, group.parent, group.ids)
+            nodes = stepper.children(group.nodes, group.parent, group.ids)
             if group.last:
-                recycle(self.stepper, group.nodes)
+                recycle(stepper, group.nodes)
         rows, node_of, hashes, states, t = group.rows, group.node_of, group.hashes, group.states, group.t
-        room, auto = self.max_len - len(self.prefix_ids), self.automaton
-        while True:
-            ids, lost = self.choose(nodes.logits, node_of, hashes, t == 0, t == room - 1)
+        room, auto, rng = self.max_len - len(self.prefix_ids), self.automaton, group.rng
+        while not self.halt:
+            ids, lost = self.choose(nodes.logits, node_of, hashes, t == 0, t == room - 1, rng)
             if auto is not None:  # rejection: a row leaves as soon as its name cannot match
                 lost = lost | self.rejected(states[node_of], ids, t == room - 1)
             self.dropped[rows[lost]] = True
@@ -154,7 +178,7 @@ class NameBatch:
             rows, node_of, ids = rows[going], node_of[going], ids[going]
             self.written.append((t, rows.astype(np.int32), ids.astype(self.codes_dtype)))
             if t == room - 1 or len(rows) == 0:
-                recycle(self.stepper, nodes)
+                recycle(stepper, nodes)
                 return
             order, parent, ids, node_of = self.regroup(node_of, ids)
             rows, t = rows[order], t + 1
@@ -162,11 +186,12 @@ class NameBatch:
                 hashes = chain_step(hashes[parent], self.codes[ids])
             if auto is not None:
                 states = auto.delta[states[parent], ids]
-            if self.stepper.branching and len(parent) > self.stepper.batch_cap:
-                stack.extend(reversed(self.split(nodes, parent, ids, rows, node_of, hashes, states, t)))
+            if stepper.branching and len(parent) > stepper.batch_cap:
+                groups = self.split(nodes, parent, ids, rows, node_of, hashes, states, t, rng)
+                stack.extend(reversed(groups))
                 return
-            nodes, old = self.stepper.children(nodes, parent, ids), nodes
-            recycle(self.stepper, old)
+            nodes, old = stepper.children(nodes, parent, ids), nodes
+            recycle(stepper, old)
 
     def split(
         self,
@@ -178,18 +203,24 @@ class NameBatch:
         hashes: np.ndarray,
         states: np.ndarray,
         t: int,
+        rng: np.random.Generator,
     ) -> list[Group]:
         """The children (parent, ids) cut into groups of at most batch_cap, each with the
-        rows at its nodes (rows are sorted by node) and its nodes' hashes and states."""
+        rows at its nodes (rows are sorted by node), its nodes' hashes and states, and a
+        generator of its own, seeded from `rng`."""
         k, cap = len(parent), self.stepper.batch_cap
         cuts = np.arange(0, k, cap)
         at = np.searchsorted(node_of, np.append(cuts, k))
+        seeds = rng.integers(0, 2**63, size=len(cuts)).tolist()
         groups = []
         for j, a in enumerate(cuts.tolist()):
             b, here = min(a + cap, k), slice(at[j], at[j + 1])
             own = hashes[a:b] if self.fence is not None else hashes
             state = states[a:b] if self.automaton is not None else states
-            kids = Group(nodes, rows[here], node_of[here] - a, own, state, t, parent[a:b], ids[a:b], b == k)
+            draws = np.random.default_rng(seeds[j])
+            kids = Group(
+                nodes, rows[here], node_of[here] - a, own, state, t, draws, parent[a:b], ids[a:b], b == k
+            )
             groups.append(kids)
         return groups
 
@@ -207,18 +238,22 @@ class NameBatch:
         return fails
 
     def choose(
-        self, logits: np.ndarray, node_of: np.ndarray, hashes: np.ndarray, first: bool, last: bool
+        self,
+        logits: np.ndarray,
+        node_of: np.ndarray,
+        hashes: np.ndarray,
+        first: bool,
+        last: bool,
+        rng: np.random.Generator,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each live row's next id, and which rows are lost (no choice left, fence only)."""
         if first and len(self.prefix_ids) == 0:  # no empty name
             logits = logits.copy()
             logits[self.eos] = -np.inf
         if self.fence is None:
-            return choose(logits, node_of, self.how, self.rng), np.zeros(len(node_of), dtype=bool)
+            return choose(logits, node_of, self.how, rng), np.zeros(len(node_of), dtype=bool)
         logits = fence_off(logits, hashes, self.fence, self.codes, self.eos, last)
-        return draw_fenced(
-            logits, node_of, hashes, self.fence, self.codes, self.eos, last, self.how, self.rng
-        )
+        return draw_fenced(logits, node_of, hashes, self.fence, self.codes, self.eos, last, self.how, rng)
 
     def regroup(
         self, node_of: np.ndarray, ids: np.ndarray

@@ -18,8 +18,9 @@ the same numbers whatever the thread count.
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,26 @@ class FusedLSTM:
             for job in jobs:
                 job.result()
         return out
+
+    def side_by_side(self, job: Callable[[FusedLSTM], None]) -> None:
+        """Run job(stepper) on each of the stepper's threads at once, each given a copy of the
+        stepper (the same weights) that computes on its own thread, all under one BLAS
+        thread; return when every one is done (re-raising the first error)."""
+        if self.workers == 1:
+            job(self)
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="saurus-lstm")
+        with self.blas.limit(limits=1, user_api="blas"):
+            runs = [self.pool.submit(job, self.alone()) for _ in range(self.workers)]
+            for run in runs:
+                run.result()
+
+    def alone(self) -> FusedLSTM:
+        """A copy that shares the weights and computes on the calling thread only."""
+        one = copy.copy(self)
+        one.workers, one.spare = 1, None
+        return one
 
     def fresh(self, k: int) -> LSTMNodes:
         """Room for k nodes, in the recycled buffer when it is big enough (fresh arrays of

@@ -3,6 +3,7 @@
     python benchmarks/sampling.py                         # about 2 minutes on 2 cores
     python benchmarks/sampling.py --baseline HEAD         # and the same commands on older code
     python benchmarks/sampling.py --quick                 # a smoke test (about 30 s)
+    python benchmarks/sampling.py --constraints --threads 2    # constrained names (3 minutes)
 
 Models: the default dinosaur model (`saurus train dinos --lowercase`, an LSTM 1x128) and a
 names.txt model of the default names size (LSTM 1x384, trained for --iterations 50 only:
@@ -12,9 +13,14 @@ N / wall time, the wall time and the CPU time (user + system: less disturbed by 
 on a shared machine; above the wall time when several threads work). `--most-likely` rows
 list the N most probable names.
 
+--constraints times names that meet constraints instead, on the pretrained dinos model:
+for each of CONSTRAINTS, the share of the model's names that meet it (of SHARE_DRAWS names
+drawn without constraints, run through the constraints' automaton) and `python -m saurus
+sample dinos -n N --seed 0 CONSTRAINTS` (N names that meet them, start-up and the
+automaton's compilation included); the first row is plain sampling, for comparison.
+
 --baseline REV runs the same commands on a copy of this tree whose sampling code
-(generation/sampling.py, novelty.py and the engine's layers.py, model.py) is taken from git
-revision REV
+(OLD_FILES: the generation package and the fused LSTM) is taken from git revision REV
 (read with `git show`), so the before and after figures come from one run on one machine
 and can be compared as ratios. Figures are measured, never asserted.
 """
@@ -35,11 +41,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = REPO / "src"
 OLD_FILES = (  # what the sampling speed depends on; the rest of the tree stays as it is
-    "saurus/generation/sampling.py",
+    "saurus/generation/constraints.py",
+    "saurus/generation/decoding.py",
+    "saurus/generation/names.py",
     "saurus/generation/novelty.py",
-    "saurus/models/cells.py",
-    "saurus/models/recurrent.py",
+    "saurus/generation/sampling.py",
+    "saurus/generation/steppers.py",
+    "saurus/models/fused_lstm.py",
 )
+SHARE_DRAWS = 200_000  # names drawn without constraints to measure each one's share
+CONSTRAINTS = [  # (the options, what they mean); about 1 in 20 names has an x, or no a nor e
+    ([], {}),
+    (["--ends-with", "raptor"], {"ends_with": "raptor"}),
+    (["--contains", "x"], {"contains": ("x",)}),
+    (["--min-len", "4", "--max-len", "6"], {"min_len": 4, "max_len": 6}),
+    (["--excludes", "a", "--excludes", "e"], {"excludes": ("a", "e")}),
+    (["--pattern", "[aeiou][a-z]{2,5}(don|rex|tops)"], {"pattern": "[aeiou][a-z]{2,5}(don|rex|tops)"}),
+]
 
 
 def saurus(args: list[str], *, path: Path, threads: int) -> tuple[float, float]:
@@ -131,6 +149,58 @@ def table(args: argparse.Namespace) -> Iterator[str]:
             )
 
 
+def shares(draws: int) -> list[float]:
+    """The share of the dinos model's names (of `draws` drawn without constraints) that
+    meet each of CONSTRAINTS: the automaton run over all names at once, a column at a time."""
+    import numpy as np
+
+    from saurus.files.models import load
+    from saurus.files.pretrained import resolve
+    from saurus.generation.constraints import Constraints
+    from saurus.generation.sampling import generate_lines
+
+    model = load(resolve("dinos"))
+    names = generate_lines(model, draws, np.random.default_rng(1), max_len=51)
+    lengths = np.array([len(name) for name in names])
+    ids = np.zeros((len(names), lengths.max()), dtype=np.int64)
+    for i, name in enumerate(names):
+        ids[i, : len(name)] = model.vocab.encode(name)
+    found = []
+    for _, fields in CONSTRAINTS:
+        if not fields:
+            found.append(1.0)
+            continue
+        auto = Constraints(**fields).compile(model.vocab)
+        state = np.full(len(names), auto.start)
+        for t in range(ids.shape[1]):
+            going = lengths > t
+            state[going] = auto.delta[state[going], ids[going, t]]
+        found.append(float(auto.accepting[state].mean()))
+    return found
+
+
+def constraint_table(args: argparse.Namespace) -> Iterator[str]:
+    """The constraints table's lines, each as soon as it is measured."""
+    folder = Path(args.work or tempfile.mkdtemp(prefix="saurus-sampling-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    trees = {"now": SOURCES}
+    if args.baseline:
+        trees = {args.baseline: baseline_tree(args.baseline, folder), **trees}
+    quick = args.quick
+    found = shares(2000 if quick else SHARE_DRAWS)
+    yield "| constraints | share of the model's names | code | names | names/s | time (s) | CPU (s) |"
+    yield "|---|---|---|---|---|---|---|"
+    for (flags, _), share in zip(CONSTRAINTS, found, strict=True):
+        n = (200 if flags else 2000) if quick else (args.n_constrained if flags else args.n)
+        limit = ["--time-limit", "600"] if flags else []
+        command = ["sample", "dinos", "-n", str(n), "--seed", "0", *flags, *limit]
+        times = measure(command, trees, args.threads, 1 if quick else args.repeat)
+        said = " ".join(f"'{f}'" if "|" in f or "[" in f else f for f in flags) or "none (plain sampling)"
+        said = said.replace("|", "\\|")
+        for code, (wall, cpu) in times.items():
+            yield f"| {said} | {share:.2%} | {code} | {n:,} | {n / wall:,.0f} | {wall:.2f} | {cpu:.2f} |"
+
+
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -140,7 +210,18 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="also time the sampling code of git revision REV")
     parser.add_argument("--work", help="folder for the models, reused by the next run (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="a smoke test: a tiny model, 2000 names")
-    for line in table(parser.parse_args()):
+    parser.add_argument(
+        "--constraints", action="store_true", help="time names that meet constraints (pretrained dinos)"
+    )
+    parser.add_argument(
+        "--n-constrained",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="names that meet the constraints per command (default: 20000)",
+    )
+    args = parser.parse_args()
+    for line in (constraint_table if args.constraints else table)(args):
         print(line, flush=True)
 
 

@@ -3,6 +3,7 @@ bulk decoding give the model's own distribution, and the draws respect every rul
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,23 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "| what | model | code | names/s | time (s) | CPU (s) |"
     assert len(lines) == 7 and all(float(line.split("|")[5]) > 0 for line in lines[2:])
+
+
+def test_the_benchmark_prints_its_constraints_table(tmp_path: Path) -> None:
+    """benchmarks/sampling.py --constraints --quick: plain sampling and five constraints on
+    the pretrained dinos model, each with its share and speed."""
+    script = REPO / "benchmarks" / "sampling.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--constraints", "--quick", "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| constraints | share of the model's names |") and len(lines) == 8
+    cells = [re.split(r"(?<!\\)\|", line) for line in lines[2:]]  # a pattern's \| is no cell
+    assert all(len(row) == 9 for row in cells)
+    shares = [float(row[2].strip(" %")) for row in cells]
+    assert shares[0] == 100 and all(0 < share < 20 for share in shares[1:])
+    assert all(float(row[5].replace(",", "")) > 0 for row in cells)

@@ -325,16 +325,24 @@ class Draw:
 
 def constrained_lines(draw_batch: Draw, n: int, time_limit: float, said: str) -> Iterator[list[str]]:
     """Batches of names that meet the constraints, until n; the batch size follows the
-    share met so far. Past `time_limit` seconds, TooRareError (after the names found)."""
+    share met so far, q = (found + 1) / (drawn + 1): (n - found) / q rows, times a margin
+    of 1 + 2 / sqrt(found + 1) (1.2 before any), and no more than the rows drawn per
+    second so far fit in the time left. Past `time_limit` seconds, TooRareError (after the
+    names found)."""
     started = time.monotonic()
     found, drawn = 0, 0
     while found < n:
         if draw_batch.exhausted():  # no new name is left within max_len
             return
-        if time.monotonic() - started > time_limit or (draw_batch.how.greedy and drawn):
+        spent = time.monotonic() - started
+        if spent > time_limit or (draw_batch.how.greedy and drawn):
             raise TooRareError(found, n, max(drawn, 1), time_limit, said)
         share = (found + 1) / (drawn + 1)
-        rows = int(min(draw_batch.cap, max(64, math.ceil(1.2 * (n - found) / share))))
+        margin = 1 + 2 / math.sqrt(found + 1) if drawn else 1.2
+        rows = margin * (n - found) / share
+        if drawn:
+            rows = min(rows, drawn / max(spent, 1e-3) * (time_limit - spent))
+        rows = int(min(draw_batch.cap, max(64, math.ceil(rows))))
         names = draw_batch(rows, n - found)
         drawn += rows
         found += len(names)

@@ -154,9 +154,9 @@ class JobRunner:
 
     def loop(self) -> None:
         while not self.stopping:
-            with self.lock:
+            with self.lock:  # (taken with cancel's lock: a job cancelled while queued never starts)
                 free = len(self.procs) < self.slots
-            job = self.store.take_next() if free and not self.stopping else None
+                job = self.store.take_next() if free and not self.stopping else None
             if job is not None:
                 self.launch(job)
                 continue
@@ -183,6 +183,10 @@ class JobRunner:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, self.nice)
         with self.lock:
             self.procs[job.id] = proc
+            cancelled = bool(getattr(self.store.get(job.id), "cancel", False))
+        if cancelled:  # asked to stop between being taken and starting: stop it now
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGINT)
         self.changed(self.store.update(job.id, pid=proc.pid))
         threading.Thread(target=self.watch, args=(job.id, proc), daemon=True).start()
 
@@ -226,14 +230,15 @@ class JobRunner:
     def cancel(self, job_id: str) -> JobRecord:
         """Stop a job: a queued or interrupted one at once, a running one at its next step
         boundary (SIGINT: it saves its best model and its training state)."""
-        job = self.store.get(job_id)
-        if job is None:
-            raise KeyError(job_id)
-        if job.status in ("queued", "interrupted"):
-            self.finish(job_id, "cancelled")
-        elif job.status == "running":
-            job = self.store.update(job_id, cancel=True)
-            with self.lock:
+        proc = None
+        with self.lock:  # (the loop takes the next job under it: no job starts half-cancelled)
+            job = self.store.get(job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.status in ("queued", "interrupted"):
+                self.finish(job_id, "cancelled")
+            elif job.status == "running":
+                job = self.store.update(job_id, cancel=True)
                 proc = self.procs.get(job_id)
             if proc is not None:
                 with contextlib.suppress(OSError):

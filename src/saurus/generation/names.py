@@ -137,6 +137,8 @@ class NameBatch:
         side_by_side = getattr(self.stepper, "side_by_side", None)
         try:
             if side_by_side is not None and self.fence is None and len(stack) > 1:
+                for group in stack:  # their parents may be read by two threads at once:
+                    group.last = False  # none recycles them
                 side_by_side(lambda stepper: self.take_groups(stack, stepper))
             while stack:  # depth first: the nodes held stay few
                 self.grow(stack, self.stepper)

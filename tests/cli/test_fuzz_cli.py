@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from saurus.cli import args as cli
 from saurus.cli.main import build_parser, main
 from saurus.cli.music import tempo_value
+from saurus.cli.music_frames import MAX_TRANSPOSE, transpose_value
 from saurus.cli.serve import (
     MAX_JOB_SLOTS,
     MAX_PORT,
@@ -95,6 +96,7 @@ RULES: dict[Callable[[str], object], Rule] = {
     cli.non_negative_float: Rule(float, 0, INF),
     cli.fraction: Rule(float, 0, 1, high_open=True),
     tempo_value: Rule(float, 20, 400),
+    transpose_value: Rule(int, 0, MAX_TRANSPOSE),
     port_value: Rule(int, 0, MAX_PORT),
     timeout_value: Rule(float, 0, MAX_TIMEOUT, low_open=True),
     parallel_value: Rule(int, 1, MAX_PARALLEL),

@@ -21,8 +21,20 @@ from saurus.cli.args import (
     decoding_of,
     float_value,
     positive_int,
+    refuse,
     say,
     seed_value,
+)
+from saurus.cli.music_frames import (
+    add_frame_eval_options,
+    add_frame_sample_options,
+    add_frame_train_options,
+    cmd_eval_frames,
+    cmd_sample_frames,
+    cmd_train_frames,
+    is_frame_model_file,
+    refuse_token_model_for_frames,
+    wants_frames,
 )
 from saurus.cli.train import check_train_outputs, checked_config, train_and_save
 from saurus.data.datasets import verified_path
@@ -47,6 +59,8 @@ learn from MIDI files and improvise new ones (needs the 'music' extra)
 saurus music train bach -o bach.saurus --time-budget 60
 saurus music sample bach.saurus -o new.mid --seed 1
 saurus music eval bach.saurus held_out/*.mid
+saurus music train jsb -o jsb.saurus --time-budget 600
+saurus music eval jsb.saurus jsb --split test
 """
 
 ROUNDTRIP_USAGE = """\
@@ -59,18 +73,23 @@ train a token model on MIDI music
 saurus music train bach -o bach.saurus --time-budget 60
 saurus music train songs/ -o songs.saurus --engine torch
 saurus music train metheny -o jazz.saurus --val-fraction 0.1
+saurus music train jsb -o jsb.saurus --time-budget 600
+saurus music train jsb -o roll.saurus --frames roll --engine numpy --hidden 64
+saurus music train songs/ -o frames.saurus --frames roll --step 0.5
 """
 
 SAMPLE_USAGE = """\
 improvise a new MIDI file with a music model
 saurus music sample bach.saurus -o new.mid --seed 1
 saurus music sample bach.saurus -o more.mid --prime opening.mid --bars 8 --temperature 0.9
+saurus music sample jsb.saurus -o chorale.mid --frames-count 64 --seed 1
 """
 
 EVAL_USAGE = """\
 how well a music model predicts MIDI files, and how its music compares with them
 saurus music eval bach.saurus held_out/*.mid
 saurus music eval jazz.saurus metheny --samples 8 --train metheny
+saurus music eval jsb.saurus jsb --split test
 """
 
 JAZZ_USAGE = """\
@@ -97,6 +116,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-pieces", type=positive_int, help="use only the first N pieces")
     add_train_options(p, text=False)
+    add_frame_train_options(p)
     p.set_defaults(run=cmd_train)
 
     p = add_command(verbs, "sample", SAMPLE_USAGE)
@@ -118,6 +138,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
         help="also render a preview: with FluidSynth and a General MIDI soundfont where installed, "
         "else sine tones",
     )
+    add_frame_sample_options(p)
     p.set_defaults(run=cmd_sample, prefix="")
 
     p = add_command(verbs, "eval", EVAL_USAGE)
@@ -136,6 +157,7 @@ def add_music_command(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out tokens the model never saw (and say how many) instead of refusing",
     )
+    add_frame_eval_options(p)
     p.set_defaults(run=cmd_eval)
     music.commands = dict(verbs.choices)
 
@@ -174,6 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from saurus.music.token_text import TokenTable, hold_out, pieces_text
 
+    if wants_frames(args):
+        return cmd_train_frames(args)
     if args.model == "classic":
         raise OptionError(
             "--model classic is the names exercise; for music use lstm, gru, rnn or transformer"
@@ -206,6 +230,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from saurus.music.render import sine_note, write_wav
     from saurus.music.sample import improvise_piece, load_music_model, split_known
 
+    if is_frame_model_file(args.model):
+        return cmd_sample_frames(args)
+    if args.frames_count is not None:
+        refuse("--frames-count", "frame models", f"{args.model} is a token model: give --bars or --length")
     music = load_music_model(args.model)
     protect = tuple(p for p in (args.model, args.prime) if p is not None)
     check_output(args.output, MIDI, protect=protect, overwrite=args.overwrite)
@@ -234,6 +262,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from saurus.music.assess import assess
 
+    if is_frame_model_file(args.model):
+        return cmd_eval_frames(args)
+    refuse_token_model_for_frames(args)
     report = assess(
         args.model,
         args.files,

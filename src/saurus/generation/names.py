@@ -37,7 +37,10 @@ gives a distinct new name unless it walked into a prefix found dead on the way.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -97,6 +100,39 @@ class Group:
     last: bool = False  # the last group made from these parents: they may be recycled after
 
 
+class SharedGroups:
+    """Groups that several threads draw: each takes the last one pushed and gives back the
+    groups it splits into, until none is left and no thread holds one."""
+
+    def __init__(self, groups: list[Group]) -> None:
+        self.stack = groups[::-1]
+        for group in groups:  # parents that two threads may read at once: none recycles them
+            group.last = False
+        self.busy = 0
+        self.turn = threading.Condition()
+
+    def work(self, grow: Callable[[Group], list[Group]]) -> None:
+        """One thread's part: grow groups until none is left (or the drawing stops)."""
+        while True:
+            with self.turn:
+                while not self.stack and self.busy:
+                    self.turn.wait()
+                if not self.stack:
+                    self.turn.notify_all()
+                    return
+                group, self.busy = self.stack.pop(), self.busy + 1
+            more: list[Group] = []
+            try:
+                more = grow(group)
+            finally:
+                for kid in more:
+                    kid.last = False
+                with self.turn:
+                    self.stack.extend(reversed(more))
+                    self.busy -= 1
+                    self.turn.notify_all()
+
+
 @dataclass
 class NameBatch:
     """Draws batches of names with one model, decoding, prefix, length limit and fence."""
@@ -130,40 +166,34 @@ class NameBatch:
         node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
         self.dropped = np.zeros(batch, dtype=bool)
         self.written: list[tuple[int, np.ndarray, np.ndarray]] = []  # step, rows, what they drew
-        root = self.stepper.root(self.prefix_ids, batch)
-        stack = [Group(root, rows, node_of, hashes, states, 0, self.rng)]
+        root = Group(self.stepper.root(self.prefix_ids, batch), rows, node_of, hashes, states, 0, self.rng)
         self.halt = False
-        self.grow(stack, self.stepper)
-        side_by_side = getattr(self.stepper, "side_by_side", None)
         try:
-            if side_by_side is not None and self.fence is None and len(stack) > 1:
-                for group in stack:  # their parents may be read by two threads at once:
-                    group.last = False  # none recycles them
-                side_by_side(lambda stepper: self.take_groups(stack, stepper))
+            groups = self.grow(root, self.stepper)  # the first steps, shared by every row
+            side_by_side = getattr(self.stepper, "side_by_side", None)
+            if side_by_side is not None and self.fence is None and len(groups) > 1:
+                side_by_side(partial(self.share, SharedGroups(groups)))
+                groups = []
+            stack = groups[::-1]
             while stack:  # depth first: the nodes held stay few
-                self.grow(stack, self.stepper)
+                stack.extend(reversed(self.grow(stack.pop(), self.stepper)))
         finally:
             self.halt = True  # (after an error or Ctrl-C: the other threads stop too)
         names = assemble(self.codes, batch, self.prefix_ids, self.written)
         return [name for name, gone in zip(names, self.dropped.tolist(), strict=True) if not gone]
 
-    def take_groups(self, shared: list[Group], stepper: Stepper) -> None:
-        """One thread's work: groups from `shared` (list.pop is atomic) until none is left,
-        each with the groups it splits into."""
-        own: list[Group] = []
-        while not self.halt:
-            if not own:
-                try:
-                    own.append(shared.pop())
-                except IndexError:
-                    return
-            self.grow(own, stepper)
+    def share(self, shared: SharedGroups, stepper: Stepper) -> None:
+        """One thread's part of the groups; an error stops the other threads too."""
+        try:
+            shared.work(partial(self.grow, stepper=stepper))
+        except BaseException:
+            self.halt = True
+            raise
 
-    def grow(self, stack: list[Group], stepper: Stepper) -> None:
-        """Draw the rows of the group on top of `stack` to their ends; when a step would hold
-        more than the stepper's batch_cap nodes, push its children as groups of at most
-        that many nodes (each with its own rows and draws) instead."""
-        group = stack.pop()
+    def grow(self, group: Group, stepper: Stepper) -> list[Group]:
+        """Draw the rows of `group` to their ends; when a step would hold more than the
+        stepper's batch_cap nodes, stop and return its children as groups of at most that
+        many nodes (each with its own rows and draws) instead."""
         nodes = group.nodes
         if group.parent is not None:
             nodes = stepper.children(group.nodes, group.parent, group.ids)
@@ -180,8 +210,7 @@ class NameBatch:
             rows, node_of, ids = rows[going], node_of[going], ids[going]
             self.written.append((t, rows.astype(np.int32), ids.astype(self.codes_dtype)))
             if t == room - 1 or len(rows) == 0:
-                recycle(stepper, nodes)
-                return
+                break
             order, parent, ids, node_of = self.regroup(node_of, ids)
             rows, t = rows[order], t + 1
             if self.fence is not None:
@@ -189,11 +218,11 @@ class NameBatch:
             if auto is not None:
                 states = auto.delta[states[parent], ids]
             if stepper.branching and len(parent) > stepper.batch_cap:
-                groups = self.split(nodes, parent, ids, rows, node_of, hashes, states, t, rng)
-                stack.extend(reversed(groups))
-                return
+                return self.split(nodes, parent, ids, rows, node_of, hashes, states, t, rng)
             nodes, old = stepper.children(nodes, parent, ids), nodes
             recycle(stepper, old)
+        recycle(stepper, nodes)
+        return []
 
     def split(
         self,

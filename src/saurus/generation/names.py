@@ -165,6 +165,7 @@ class NameBatch:
         rows = np.arange(batch)  # each live row's place in the batch
         node_of = np.zeros(batch, dtype=np.int64)  # each live row's node
         self.dropped = np.zeros(batch, dtype=bool)
+        self.drawn = np.zeros(batch, dtype=np.int64)  # each row's characters after the prefix
         self.written: list[tuple[int, np.ndarray, np.ndarray]] = []  # step, rows, what they drew
         root = Group(self.stepper.root(self.prefix_ids, batch), rows, node_of, hashes, states, 0, self.rng)
         self.halt = False
@@ -179,7 +180,9 @@ class NameBatch:
                 stack.extend(reversed(self.grow(stack.pop(), self.stepper)))
         finally:
             self.halt = True  # (after an error or Ctrl-C: the other threads stop too)
-        names = assemble(self.codes, batch, self.prefix_ids, self.written)
+        names = assemble(self.codes, batch, self.prefix_ids, self.written, self.drawn)
+        if not self.dropped.any():
+            return names
         return [name for name, gone in zip(names, self.dropped.tolist(), strict=True) if not gone]
 
     def share(self, shared: SharedGroups, stepper: Stepper) -> None:
@@ -207,9 +210,11 @@ class NameBatch:
                 lost = lost | self.rejected(states[node_of], ids, t == room - 1)
             self.dropped[rows[lost]] = True
             going = (ids != self.eos) & ~lost
+            self.drawn[rows[~going]] = t
             rows, node_of, ids = rows[going], node_of[going], ids[going]
             self.written.append((t, rows.astype(np.int32), ids.astype(self.codes_dtype)))
             if t == room - 1 or len(rows) == 0:
+                self.drawn[rows] = t + 1
                 break
             order, parent, ids, node_of = self.regroup(node_of, ids)
             rows, t = rows[order], t + 1
@@ -380,13 +385,17 @@ def completions(hashes: np.ndarray, ids: np.ndarray, codes: np.ndarray, eos: int
     return np.where(ids == eos, hashes, chain_step(hashes, codes[ids]))
 
 
-def assemble(codes: np.ndarray, batch: int, prefix_ids: np.ndarray, written: list) -> list[str]:
+def assemble(
+    codes: np.ndarray, batch: int, prefix_ids: np.ndarray, written: list, drawn: np.ndarray | None = None
+) -> list[str]:
     """Every row's name: the prefix, then what it drew at steps 0, 1, ... (`written` holds
-    (step, rows, ids); a row draws at every step until it ends), built as one code-point
-    array and decoded once."""
-    lengths = np.full(batch, len(prefix_ids), dtype=np.int64)
-    for _, rows, _ in written:
-        lengths[rows] += 1
+    (step, rows, ids); a row draws at every step until it ends, `drawn` times if given),
+    built as one code-point array and decoded once."""
+    if drawn is None:
+        drawn = np.zeros(batch, dtype=np.int64)
+        for _, rows, _ in written:
+            drawn[rows] += 1
+    lengths = drawn + len(prefix_ids)
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     flat = np.full(int(lengths.sum()) + batch, ord("\n"), dtype=np.uint32)
     if len(prefix_ids):

@@ -188,6 +188,8 @@ def test_hostile_input_is_one_line(jsb_file: Path, roll_model: tuple[Path, str],
     assert_one_line_error(saurus("music", "eval", token, "jsb", "--split", "test"), "not a frame model")
     assert_one_line_error(saurus("music", "sample", token, "-o", tmp_path / "t.mid", "--frames-count", "4"))
     assert_one_line_error(saurus("music", "sample", model, "-o", tmp_path / "r.mid", "--bars", "4"), "--bars")
+    too_many = ("--frames-count", "100001")
+    assert_one_line_error(saurus("music", "sample", model, "-o", tmp_path / "r.mid", *too_many), "100,000")
     shutil.copy(model, tmp_path / "copy.saurus")
     assert_one_line_error(saurus("music", "eval", tmp_path / "copy.saurus", damaged), "truncated")
 

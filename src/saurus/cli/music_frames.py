@@ -33,8 +33,10 @@ from saurus.music.frame_files import (
     score_pieces,
 )
 from saurus.music.frame_sources import MIDI_SPLIT, is_jsb_source, read_frame_source, training_splits
+from saurus.music.frame_train import FrameTrainConfig, train_frames
 from saurus.music.frames import write_frames_midi
 from saurus.music.jsb import SPLITS
+from saurus.music.roll_train import RollConfig, train_roll
 from saurus.training.config import INSTALL_HINT, torch_available
 
 NEVER = 10**9  # --patience 0: no early stop
@@ -168,9 +170,7 @@ def given(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def roll_config(args: argparse.Namespace, engine: str) -> Any:
-    from saurus.music.roll_train import RollConfig
-
+def roll_config(args: argparse.Namespace, engine: str) -> RollConfig:
     if args.model not in ("lstm", "gru", "rnn"):
         raise OptionError(f"--frames roll is recurrent: --model lstm, gru or rnn, not {args.model}")
     return dataclasses.replace(
@@ -190,9 +190,7 @@ def roll_config(args: argparse.Namespace, engine: str) -> Any:
     )
 
 
-def notes_config(args: argparse.Namespace) -> Any:
-    from saurus.music.frame_train import FrameTrainConfig
-
+def notes_config(args: argparse.Namespace) -> FrameTrainConfig:
     if args.model == "classic":
         raise OptionError("--frames notes: --model lstm, gru, rnn or transformer, not classic")
     return dataclasses.replace(
@@ -244,8 +242,6 @@ def cmd_train_frames(args: argparse.Namespace) -> int:
 
 
 def train_roll_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str]:
-    from saurus.music.roll_train import train_roll
-
     def report(row: dict[str, float]) -> None:
         if not quiet:
             say(
@@ -259,8 +255,6 @@ def train_roll_model(train: list, valid: list, config: Any, quiet: bool) -> tupl
 
 
 def train_notes_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str]:
-    from saurus.music.frame_train import train_frames
-
     def report(fit: Any) -> None:
         if not quiet and fit.scores:
             say(f"pass {len(fit.scores)}: valid {fit.scores[-1]:.4f} nats per frame ({config.convention})")

@@ -24,14 +24,13 @@ from saurus.music.frame_eval import Convention
 from saurus.music.frame_model import FrameModel, is_frame_model, load_frame_model, save_frame_model
 from saurus.music.frame_sample import sample_frames
 from saurus.music.frame_score import frame_nll
-from saurus.music.frames import QUARTER
+from saurus.music.frames import MAX_FRAMES, QUARTER
 from saurus.music.roll_train import evaluate_roll
 
 NOTES, ROLL = "notes", "roll"
 FRAME_KINDS = (NOTES, ROLL)
 FRAME_DATA_KEY = "frame_data"
-SAMPLE_FRAMES = 64  # frames drawn when no count is given: about a chorale (JSB's median is 56)
-MAX_SAMPLE_FRAMES = 100_000  # as saurus.music.frames.MAX_FRAMES
+SAMPLE_FRAMES = 64  # frames drawn when no count is given: about a chorale (JSB's median is 57)
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,8 @@ def draw_frames(
     frame_file: FrameFile, frames: int, rng: np.random.Generator, temperature: float = 1.0
 ) -> np.ndarray:
     """(frames, 88) bool: new frames drawn at `temperature` from the generator."""
-    if not 1 <= frames <= MAX_SAMPLE_FRAMES:
-        raise OptionError(f"the number of frames must lie in 1..{MAX_SAMPLE_FRAMES:,}, got {frames}")
+    if not 1 <= frames <= MAX_FRAMES:
+        raise OptionError(f"the number of frames must lie in 1..{MAX_FRAMES:,}, got {frames}")
     if isinstance(frame_file.model, RollModel):
         return frame_file.model.sample(1, frames, rng, temperature)[0]
     return sample_frames(frame_file.model, frames, rng, temperature=temperature)

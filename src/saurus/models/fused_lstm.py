@@ -89,7 +89,8 @@ class FusedLSTM:
         self.blas = ThreadpoolController()
         self.workers = max([c.num_threads for c in self.blas.lib_controllers if c.user_api == "blas"] or [1])
         self.pool: ThreadPoolExecutor | None = None
-        self.local = threading.local()
+        self.local = threading.local()  # each thread's scratch (see scratch())
+        self.scratch_floats = max(w.shape[0] for w in self.W) + 8 * H + V  # per node
         self.spare: np.ndarray | None = None  # the buffer of nodes given back by recycle()
 
     def root(self, prefix_ids: np.ndarray, batch: int = 1) -> LSTMNodes:
@@ -169,14 +170,16 @@ class FusedLSTM:
         """This thread's input (m, K), gate (m, 4H), table row (m, 4H) and logit (V, m)
         arrays for `m` <= CHUNK nodes of `layer`, carved from one buffer reused from chunk to
         chunk (fresh multi-megabyte arrays cost page faults, which threads wait on in turn)."""
-        sizes = [self.W[layer].shape[0] * m, 4 * self.H * m, 4 * self.H * m, self.V * m]
-        held = getattr(self.local, "buffer", None)
-        if held is None or len(held) < sum(sizes):
-            most = max(w.shape[0] for w in self.W) + 8 * self.H + self.V
-            held = self.local.buffer = np.empty(most * max(m, CHUNK), np.float32)
-        ends = np.cumsum([0, *sizes]).tolist()
-        x, a, e, y = (held[ends[i] : ends[i + 1]] for i in range(4))
-        return x.reshape(m, -1), a.reshape(m, -1), e.reshape(m, -1), y.reshape(self.V, m)
+        views = getattr(self.local, "views", None)
+        if views is None or len(self.local.buffer) < self.scratch_floats * m:
+            self.local.buffer = np.empty(self.scratch_floats * max(m, CHUNK), np.float32)
+            views = self.local.views = {}
+        if (layer, m) not in views:
+            sizes = [self.W[layer].shape[0] * m, 4 * self.H * m, 4 * self.H * m, self.V * m]
+            ends = np.cumsum([0, *sizes]).tolist()
+            x, a, e, y = (self.local.buffer[ends[i] : ends[i + 1]] for i in range(4))
+            views[layer, m] = x.reshape(m, -1), a.reshape(m, -1), e.reshape(m, -1), y.reshape(self.V, m)
+        return views[layer, m]  # type: ignore[no-any-return]
 
     def block(self, nodes: LSTMNodes, parent: np.ndarray, ids: np.ndarray, out: LSTMNodes, s: int) -> None:
         """Nodes s .. s + m of `out`, children of `parent` reading `ids` (takes with

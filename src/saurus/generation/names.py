@@ -52,6 +52,8 @@ from saurus.generation.novelty import Fence, chain_of, chain_step, contains
 from saurus.generation.steppers import Stepper, stepper_for
 from saurus.protocol import SequenceModel
 
+SPLIT_ROWS = 65536  # a step with more rows goes on as groups, which threads can share
+
 
 def recycle(stepper: Stepper, nodes: object) -> None:
     """Give `nodes`, which nothing reads any more, back to a stepper that reuses memory."""
@@ -195,8 +197,8 @@ class NameBatch:
 
     def grow(self, group: Group, stepper: Stepper) -> list[Group]:
         """Draw the rows of `group` to their ends; when a step would hold more than the
-        stepper's batch_cap nodes, stop and return its children as groups of at most that
-        many nodes (each with its own rows and draws) instead."""
+        stepper's batch_cap nodes, or more than SPLIT_ROWS rows, stop and return its
+        children as groups (each with its own rows and draws) instead."""
         nodes = group.nodes
         if group.parent is not None:
             nodes = stepper.children(group.nodes, group.parent, group.ids)
@@ -222,7 +224,8 @@ class NameBatch:
                 hashes = chain_step(hashes[parent], self.codes[ids])
             if auto is not None:
                 states = auto.delta[states[parent], ids]
-            if stepper.branching and len(parent) > stepper.batch_cap:
+            many = len(rows) > SPLIT_ROWS and len(parent) > 1  # in two, to share the work
+            if stepper.branching and (len(parent) > stepper.batch_cap or many):
                 return self.split(nodes, parent, ids, rows, node_of, hashes, states, t, rng)
             nodes, old = stepper.children(nodes, parent, ids), nodes
             recycle(stepper, old)
@@ -241,10 +244,12 @@ class NameBatch:
         t: int,
         rng: np.random.Generator,
     ) -> list[Group]:
-        """The children (parent, ids) cut into groups of at most batch_cap, each with the
+        """The children (parent, ids) cut into groups of at most batch_cap (and at most half
+        of them, so that a step of many rows and few nodes splits too), each with the
         rows at its nodes (rows are sorted by node), its nodes' hashes and states, and a
         generator of its own, seeded from `rng`."""
-        k, cap = len(parent), self.stepper.batch_cap
+        k = len(parent)
+        cap = min(self.stepper.batch_cap, -(-k // 2))
         cuts = np.arange(0, k, cap)
         at = np.searchsorted(node_of, np.append(cuts, k))
         seeds = rng.integers(0, 2**63, size=len(cuts)).tolist()

@@ -119,7 +119,8 @@ def scaled(logits: np.ndarray, temperature: float, axis: int = 1) -> np.ndarray:
 def probabilities(logits: np.ndarray, how: Decoding) -> np.ndarray:
     """Unnormalised probabilities (V, k) of each column of logits (V, k): exp((l - max) / T),
     zero outside the top-k and top-p sets. Every column needs a finite logit."""
-    p = np.exp(scaled(logits, how.temperature, axis=0))
+    p = scaled(logits, how.temperature, axis=0)  # a new array: exp in place
+    np.exp(p, out=p)
     if 0 < how.top_k < p.shape[0]:
         kth = -np.partition(-p, how.top_k - 1, axis=0)[how.top_k - 1 : how.top_k]
         p = np.where(p >= kth, p, 0.0)

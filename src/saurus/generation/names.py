@@ -8,6 +8,14 @@ not a row each. Finished rows leave the batch at once; the rows are kept sorted 
 The names are put together at the end in one go: the code points of all names, each
 followed by "\\n", in one array decoded as UTF-32.
 
+A step that would hold more than the stepper's batch_cap nodes (or more than SPLIT_ROWS
+rows) cuts its nodes into groups, each with the rows at its nodes and a generator of its
+own, seeded from the group it came from; groups go on one after another, depth first, or
+side by side on the fused LSTM's threads. Rows at different nodes never share a later
+node, so nothing is computed twice, and the more rows a batch has, the fewer model steps
+a name costs (dinos: 7.5 at 65,536 rows, 6.3 at 2^19). A seed gives the same names
+whatever the thread count.
+
 Rules, applied per node before the draw:
 
 - A name has at least one character: with an empty prefix the end token is masked (logit

@@ -326,8 +326,8 @@ class Draw:
 def constrained_lines(draw_batch: Draw, n: int, time_limit: float, said: str) -> Iterator[list[str]]:
     """Batches of names that meet the constraints, until n; the batch size follows the
     share met so far, q = (found + 1) / (drawn + 1): (n - found) / q rows, times a margin
-    of 1 + 2 / sqrt(found + 1) (1.2 before any), and no more than the rows drawn per
-    second so far fit in the time left. Past `time_limit` seconds, TooRareError (after the
+    of min(1.2, 1 + 2 / sqrt(found + 1)), and no more than the rows drawn per second so
+    far fit in the time left. Past `time_limit` seconds, TooRareError (after the
     names found)."""
     started = time.monotonic()
     found, drawn = 0, 0
@@ -338,7 +338,7 @@ def constrained_lines(draw_batch: Draw, n: int, time_limit: float, said: str) ->
         if spent > time_limit or (draw_batch.how.greedy and drawn):
             raise TooRareError(found, n, max(drawn, 1), time_limit, said)
         share = (found + 1) / (drawn + 1)
-        margin = 1 + 2 / math.sqrt(found + 1) if drawn else 1.2
+        margin = min(1.2, 1 + 2 / math.sqrt(found + 1))
         rows = margin * (n - found) / share
         if drawn:
             rows = min(rows, drawn / max(spent, 1e-3) * (time_limit - spent))

@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from plain_classifier import train_classifier  # noqa: E402
+import numpy as np
+from plain_classifier import train_classifier
 
-from saurus.data.corpus import LinesCorpus  # noqa: E402
-from saurus.data.labelled import labelled_corpus, read_labelled  # noqa: E402
-from saurus.generation.categories import one_hot, posteriors  # noqa: E402
-from saurus.generation.scoring import evaluate  # noqa: E402
-from saurus.training.loop import TrainConfig, train_text  # noqa: E402
+from saurus.data.corpus import LinesCorpus
+from saurus.data.labelled import labelled_corpus, read_labelled
+from saurus.generation.categories import one_hot, posteriors
+from saurus.generation.scoring import evaluate
+from saurus.training.loop import TrainConfig, train_text
 
 
 def labelled_text(part: LinesCorpus) -> str:
@@ -108,12 +108,10 @@ def main() -> int:
     accuracy = float(np.mean(post.argmax(axis=1) == np.array(val.labels)))
     print("\n| what | data | figure | time (s) |")
     print("|---|---|---|---|")
-    print(
-        f"| conditioned saurus, validation | {args.data.name} | {cond.val.nats:.4f} nats/char | {cond_seconds:.1f} |"
-    )  # type: ignore[union-attr]
-    print(
-        f"| unconditioned saurus, validation | {args.data.name} | {plain.val.nats:.4f} nats/char | {plain_seconds:.1f} |"
-    )  # type: ignore[union-attr]
+    assert cond.val is not None and plain.val is not None
+    name = args.data.name
+    print(f"| conditioned saurus, validation | {name} | {cond.val.nats:.4f} nats/char | {cond_seconds:.1f} |")
+    print(f"| unconditioned saurus, validation | {name} | {plain.val.nats:.4f} nats/char | {plain_seconds:.1f} |")
     print(
         f"| categories where conditioned is lower | {args.data.name} | {wins} of {len(val.by_category())} | |"
     )

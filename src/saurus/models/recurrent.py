@@ -121,8 +121,31 @@ class Forward:
     cats: np.ndarray | None = None  # (B,) each row's category, for a labelled model
 
 
+class LayerStack:
+    """What a stack of recurrent layers shares (a mixin, no fields): `layers` layers of
+    `hidden` units of one cell in one convention, and a head whose dtype is the model's."""
+
+    params: Params
+    cell: str
+    convention: str
+    hidden: int
+    layers: int
+
+    @property
+    def layer_cell(self) -> Cell:
+        """The Cell that runs every layer: the cell in this model's convention."""
+        return cell_for(self.cell, self.convention)
+
+    @property
+    def dtype(self) -> Any:
+        return self.params["head.W"].dtype
+
+    def zero_state(self, batch: int) -> list[State]:
+        return [self.layer_cell.zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
+
+
 @dataclass
-class CharModel(WeightsModel):
+class CharModel(LayerStack, WeightsModel):
     params: Params
     vocab: Vocab
     mode: Mode
@@ -221,18 +244,6 @@ class CharModel(WeightsModel):
             self.seen,
             self.convention,
         )
-
-    @property
-    def layer_cell(self) -> Cell:
-        """The Cell that runs every layer: the cell in this model's convention."""
-        return cell_for(self.cell, self.convention)
-
-    @property
-    def dtype(self) -> Any:
-        return self.params["head.W"].dtype
-
-    def zero_state(self, batch: int) -> list[State]:
-        return [self.layer_cell.zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
 
     # --- whole sequences ---
 

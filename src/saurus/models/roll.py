@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from saurus.errors import ModelFileError, OptionError
-from saurus.models.cells import CELLS, CONVENTIONS, Cell, State, cell_for, sigmoid_, weight_grad
-from saurus.models.recurrent import DTYPES, MAX_LAYERS, dropout_mask
+from saurus.models.cells import CELLS, CONVENTIONS, State, cell_for, sigmoid_, weight_grad
+from saurus.models.recurrent import DTYPES, MAX_LAYERS, LayerStack, dropout_mask
 
 KEYS = 88  # piano keys, one Bernoulli output each
 MAX_HIDDEN = 1 << 16  # a larger state is a typo or a forgery
@@ -98,7 +98,7 @@ class RollForward:
 
 
 @dataclass
-class RollModel:
+class RollModel(LayerStack):
     params: Params
     cell: str
     hidden: int
@@ -143,17 +143,6 @@ class RollModel:
             p = np.clip(np.asarray(note_rates, dtype=np.float64), 1e-4, 1 - 1e-4)
             params["head.b"][:] = np.log(p) - np.log1p(-p)
         return cls(params, cell, hidden, layers, float(dropout), convention)
-
-    @property
-    def layer_cell(self) -> Cell:
-        return cell_for(self.cell, self.convention)
-
-    @property
-    def dtype(self) -> Any:
-        return self.params["head.W"].dtype
-
-    def zero_state(self, batch: int) -> list[State]:
-        return [self.layer_cell.zero_state(batch, self.hidden, self.dtype) for _ in range(self.layers)]
 
     def num_params(self) -> int:
         return sum(w.size for w in self.params.values())

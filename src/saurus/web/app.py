@@ -47,7 +47,7 @@ from saurus.web.completions import (
 from saurus.web.jobs_routes import add_job_routes
 from saurus.web.limits import HEAVY_WORK, MAX_BODY_BYTES, Deadline, Gate, Limits
 from saurus.web.music import add_music_routes
-from saurus.web.problems import ApiError, error_body
+from saurus.web.problems import ApiError, error_body, invalid
 from saurus.web.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -265,6 +265,9 @@ def add_api_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limi
         """The names model as one HTML page that generates names in any browser, offline
         (what `saurus export` writes), as a download."""
         found = find_model(served, model_id)
+        if found.kind == "music":  # a piano-roll model has no mode for page_html to check
+            message = f"saurus export writes a page for names models; {model_id} is a music model"
+            raise invalid(message, "model")
         page = await anyio.to_thread.run_sync(page_html, found.model, model_id)
         return Response(
             page,

@@ -56,18 +56,21 @@ SCORE_GROUP_CHARS = 65_536  # texts scored in one padded batch: rows x longest, 
 
 
 def model_card(served: ServedModel) -> ModelCard:
-    model = served.model
+    model, frames = served.model, served.frames
     categories = list(categories_of(model)) or None
     counts = None if categories is None else [int(c) for c in model.category_counts]  # type: ignore[attr-defined]
+    vocab = getattr(model, "vocab", None)  # a piano-roll model has none
     return ModelCard(
         id=served.id,
         created=served.created,
-        mode=model.mode,
+        mode=served.mode,
         kind=served.kind,
-        lowercase=model.lowercase,
-        vocab="".join(model.vocab.chars),
+        lowercase=bool(getattr(model, "lowercase", False)),
+        vocab="" if vocab is None else "".join(vocab.chars),
         categories=categories,
         category_counts=counts,
+        frames=None if frames is None else frames.kind,
+        step=None if frames is None else frames.step,
     )
 
 

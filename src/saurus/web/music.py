@@ -5,14 +5,12 @@ The piece is what `saurus music sample --bars N --seed S` writes (saurus.music.s
 `improvise_piece`, the same draws for the same seed); the sound comes from FluidSynth
 where it and a General MIDI soundfont are installed, else from sine tones
 (saurus.music.render). Generation runs on a worker thread through the server's gate, as
-completions do, and stops at the time limit (saurus.web.limits).
+completions do, and stops at the time limit (saurus.web.limits). A frame model's piece is
+drawn by saurus.web.music_frames and played the same way (saurus.web.music_reply).
 """
 
 from __future__ import annotations
 
-import base64
-import time
-import uuid
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -20,28 +18,28 @@ from fastapi.responses import Response
 
 from saurus.errors import SaurusError
 from saurus.generation.decoding import Decoding
-from saurus.music.render import RENDER_TIMEOUT, SINE, render_wav, sine_note, wav_seconds
-from saurus.music.roll import piano_roll_svg
 from saurus.music.sample import TOKENS_PER_BAR_CAP, MusicModel, improvise_piece
 from saurus.web.completions import find_model
 from saurus.web.limits import NO_DEADLINE, Deadline, Gate, Limits, TimedGenerator, timed
+from saurus.web.music_frames import frame_work, run_frame_music
+from saurus.web.music_reply import music_reply
 from saurus.web.problems import invalid
-from saurus.web.schemas import MusicAudio, MusicRequest, MusicResponse, error_responses
+from saurus.web.schemas import MusicRequest, MusicResponse, error_responses
 from saurus.web.served import ServedModel
 
 MUSIC_ERRORS = error_responses("not a music model, or a request out of the limits")
 
 
-def music_model(served: Mapping[str, ServedModel], model_id: str) -> MusicModel:
-    """The music model served as `model_id`; a names or text model is refused."""
+def music_model(served: Mapping[str, ServedModel], model_id: str) -> ServedModel:
+    """The music model served as `model_id`, tokens or frames; a names or text model is refused."""
     found = find_model(served, model_id)
-    if found.music is None:
+    if found.kind != "music":
         raise invalid(
             f"{model_id} is a {found.kind} model: /v1/music needs a music model "
             "(trained with 'saurus music train'); use POST /v1/completions for this one",
             "model",
         )
-    return found.music
+    return found
 
 
 def token_cap(req: MusicRequest) -> int:
@@ -49,22 +47,37 @@ def token_cap(req: MusicRequest) -> int:
     return req.max_tokens if req.max_tokens is not None else req.bars * TOKENS_PER_BAR_CAP
 
 
+def token_model(found: ServedModel, req: MusicRequest) -> MusicModel:
+    """A token music model's tokens; `frames` (a frame model's) is refused."""
+    if req.frames is not None:
+        raise invalid(
+            f"frames applies to frame models; {req.model} is a token music model: ask for bars "
+            "(and max_tokens)",
+            "frames",
+        )
+    assert found.music is not None
+    return found.music
+
+
 def music_work(served: Mapping[str, ServedModel], req: MusicRequest) -> int:
     """Check a music request (ApiError when refused); the tokens of work it asks for."""
-    music_model(served, req.model)
+    found = music_model(served, req.model)
+    if found.frames is not None:
+        return frame_work(req, found.frames)
+    token_model(found, req)
     return token_cap(req)
-
-
-def seconds_left(deadline: Deadline) -> float:
-    return max(0.1, min(RENDER_TIMEOUT, deadline.end - time.monotonic()))
 
 
 def run_music(
     served: Mapping[str, ServedModel], req: MusicRequest, deadline: Deadline = NO_DEADLINE
 ) -> MusicResponse:
     """POST /v1/music: improvise `bars` bars (at most max_tokens tokens), render them, draw
-    them. Past the deadline it stops with TimeLimitError (saurus.web.limits)."""
-    music = music_model(served, req.model)
+    them; a frame model draws its frames (saurus.web.music_frames). Past the deadline it
+    stops with TimeLimitError (saurus.web.limits)."""
+    found = music_model(served, req.model)
+    if found.frames is not None:
+        return run_frame_music(found.frames, req, deadline)
+    music = token_model(found, req)
     stepped = MusicModel(timed(music.model, deadline), music.table)  # its steps look at the deadline
     try:
         how = Decoding.from_options(req.temperature, req.top_k, req.top_p)
@@ -76,28 +89,10 @@ def run_music(
             bars=req.bars,
             tempo=req.tempo,
         )
-        midi = piece.midi()
         deadline.check()
-        wav, renderer = render_wav(midi, timeout=seconds_left(deadline))
-        deadline.check()
+        return music_reply(req.model, piece.score, deadline, tokens=piece.drawn)
     except SaurusError as err:
         raise invalid(str(err)) from None
-    return MusicResponse(
-        id=f"music-{uuid.uuid4().hex}",
-        created=int(time.time()),
-        model=req.model,
-        notes=piece.notes,
-        tokens=piece.drawn,
-        seconds=round(piece.seconds, 3),
-        midi=base64.b64encode(midi).decode("ascii"),
-        audio=MusicAudio(
-            renderer=renderer,  # type: ignore[arg-type]
-            data=base64.b64encode(wav).decode("ascii"),
-            seconds=round(wav_seconds(wav), 3),
-            note=sine_note() if renderer == SINE else None,
-        ),
-        piano_roll=piano_roll_svg(piece.score),
-    )
 
 
 def add_music_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Limits) -> None:
@@ -107,8 +102,9 @@ def add_music_routes(app: FastAPI, served: Mapping[str, ServedModel], limits: Li
 
     @app.post("/v1/music", response_model=MusicResponse, responses=MUSIC_ERRORS, tags=["music"])
     async def music(req: MusicRequest, request: Request) -> Response:
-        """Improvise a piece with a music model: the MIDI file, a WAV to listen to (FluidSynth
-        where installed, else sine tones) and a piano roll in SVG, base64 where binary."""
+        """Improvise a piece with a music model (tokens, or a frame model's frames): the MIDI
+        file, a WAV to listen to (FluidSynth where installed, else sine tones) and a piano
+        roll in SVG, base64 where binary."""
         work = music_work(served, req)
 
         def job(deadline: Deadline) -> Response:

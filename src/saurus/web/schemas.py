@@ -29,6 +29,7 @@ DEFAULT_TEXT_TOKENS = DEFAULT_TEXT_LENGTH  # as `saurus sample --length`
 DEFAULT_MUSIC_BARS = 4
 MAX_MUSIC_BARS = 32
 MAX_MUSIC_TOKENS = MAX_MUSIC_BARS * TOKENS_PER_BAR_CAP  # tokens one piece may draw
+MAX_MUSIC_FRAMES = 1024  # frames one piece of a frame model may draw: 32 bars on an eighth-quarter grid
 
 Strings = Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
 Stops = Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)]
@@ -151,6 +152,12 @@ class ModelCard(BaseModel):
     category_counts: list[int] | None = Field(
         None, description="the training names of each category, in the order of `categories`"
     )
+    frames: Literal["notes", "roll"] | None = Field(
+        None,
+        description="saurus, a frame model (JSB Chorales style, 88 keys a frame): notes (a frame's "
+        "notes as tokens) or roll (a piano roll); null for other models",
+    )
+    step: float | None = Field(None, description="a frame model's grid, in quarter notes (null for others)")
 
 
 class ModelList(BaseModel):
@@ -224,6 +231,13 @@ class MusicRequest(Request):
     tempo: float | None = Field(
         None, ge=MIN_TEMPO, le=MAX_TEMPO, allow_inf_nan=False, description="BPM (default: the model's)"
     )
+    frames: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_MUSIC_FRAMES,
+        description="frame models: frames to draw (default: `bars` bars of 4 quarter notes on the "
+        "model's grid; 4 frames a bar on a quarter grid); give frames or bars, not both",
+    )
 
 
 class MusicAudio(BaseModel):
@@ -242,7 +256,8 @@ class MusicResponse(BaseModel):
     created: int
     model: str
     notes: int
-    tokens: int = Field(description="tokens drawn")
+    tokens: int = Field(description="tokens drawn (0 from a frame model: see frames)")
+    frames: int | None = Field(None, description="frames drawn by a frame model (null for token models)")
     seconds: float = Field(description="from the start to the end of the last note")
     midi: str = Field(description="the standard MIDI file, base64")
     audio: MusicAudio

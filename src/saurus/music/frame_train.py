@@ -1,11 +1,17 @@
-"""Train a frame-notes model with torch and keep it as a NumPy model.
+"""Train a frame-notes model with either engine and keep it as a NumPy model.
 
 Each piece is one sequence of ids (saurus.music.frame_model), its inputs the previous
 ids with FRAME_END first. The loss is the masked one of frame_model (logits plus
 log_mask[previous id], cross-entropy, padding weighted 0), trained by
-training.backends.torch.masked.fit_masked: Adam, gradient clipping, dropout, early
-stopping on the validation NLL per frame (frame_eval's `convention`), best weights kept,
-a time budget. The test split is never read here.
+saurus.training.masked_fit.fit_masked: Adam, gradient clipping, dropout, early stopping
+on the validation NLL per frame (frame_eval's `convention`), best weights kept, a time
+budget, Ctrl-C keeping the best so far. The test split is never read here.
+
+Engines: torch (training.backends.torch.masked_trainee: every family) or numpy
+(frame_trainees: lstm, gru, rnn; the NumPy transformer has no backward pass). Both draw
+the same batches from the same seed. "auto" is torch where it is installed. The NumPy
+CharModel folds the input embedding into layer 0 (an embedding of V rows of G H), so
+`embed` shapes the torch model only; `threads` sets torch's threads only.
 
 Transposition augmentation: each time a piece is drawn, it is shifted by k semitones, k
 uniform over the shifts in [-transpose, transpose] that keep every note in 0..P-1
@@ -20,23 +26,31 @@ SORT_WINDOW batches (less padding), cut into batches, and the batches shuffled.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 
+from saurus.errors import OptionError
 from saurus.music.frame_eval import Convention, nll_per_frame
-from saurus.music.frame_model import FrameModel, frame_vocab, padded_ids, piece_ids
+from saurus.music.frame_model import FrameModel, create_frame_model, frame_vocab, padded_ids, piece_ids
 from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
+from saurus.music.frame_trainees import NumpyFrameTrainee
 from saurus.music.jsb import PITCHES
+from saurus.training.config import INSTALL_HINT, torch_available
+from saurus.training.masked_fit import MaskedTrainee, fit_masked
 
 SORT_WINDOW = 8  # batches whose pieces are sorted by length together
 EVAL_BATCH = 32
+ENGINES = ("auto", "numpy", "torch")
+FAMILIES = ("lstm", "gru", "rnn", "transformer")
+NUMPY_FAMILIES = ("lstm", "gru", "rnn")  # the NumPy transformer has no backward pass
 
 
 @dataclass(frozen=True)
 class FrameTrainConfig:
-    """family: lstm, gru, rnn or transformer (hidden is its d_model)."""
+    """family: lstm, gru, rnn or transformer (hidden is its d_model); engine: auto, numpy
+    or torch (see the module)."""
 
     family: str = "lstm"
     hidden: int = 256
@@ -55,17 +69,55 @@ class FrameTrainConfig:
     seed: int = 0
     threads: int | None = None
     convention: Convention = "skip-first"  # the validation NLL that early stopping reads
+    engine: str = "auto"
+
+    def resolved(self) -> FrameTrainConfig:
+        """This config with its engine chosen ("auto": torch where installed), or an
+        OptionError for a family or engine that cannot train."""
+        if self.family not in FAMILIES:
+            raise OptionError(f"unknown model family {self.family!r}; choose {', '.join(FAMILIES)}")
+        if self.engine not in ENGINES:
+            raise OptionError(f"unknown engine {self.engine!r}; choose {', '.join(ENGINES)}")
+        engine = self.engine
+        if engine == "auto":
+            engine = "torch" if torch_available() else "numpy"
+        if engine == "numpy" and self.family not in NUMPY_FAMILIES:
+            raise OptionError(
+                "the transformer trains with torch (the NumPy engine trains lstm, gru and rnn): "
+                "use --engine torch, or --model lstm, gru or rnn"
+            )
+        if engine == "torch" and not torch_available():
+            raise OptionError(f"the frame-notes model with the torch engine needs PyTorch: {INSTALL_HINT}")
+        return replace(self, engine=engine)
 
 
 @dataclass
 class FrameTrainResult:
     model: FrameModel  # the NumPy model with the best validation weights
-    module: Any  # the torch module holding the same weights
+    module: Any  # the torch module holding the same weights (None: the NumPy engine)
     valid: dict[Convention, float]
     scores: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
-    stopped: str = ""
+    stopped: str = ""  # "patience", "budget", "interrupted", or "" (max_passes)
+    engine: str = "torch"
+
+    @property
+    def best_pass(self) -> int:
+        """The pass (1, 2, ...) whose weights were kept."""
+        return 1 + int(np.argmin(self.scores)) if self.scores else 0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped == "interrupted"
+
+
+class FrameTrainee(MaskedTrainee, Protocol):
+    """A MaskedTrainee that also scores ids and gives its NumPy model."""
+
+    def target_log_probs(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray: ...
+
+    def numpy_model(self) -> FrameModel: ...
 
 
 def shifts(y: np.ndarray, transpose: int, pitches: int = PITCHES) -> np.ndarray:
@@ -114,35 +166,45 @@ def passes(
     return one_pass
 
 
-def torch_log_likelihoods(
-    module: Any, sequences: Sequence[np.ndarray], pitches: int = PITCHES
+def trainee_log_likelihoods(
+    trainee: FrameTrainee, sequences: Sequence[np.ndarray], pitches: int = PITCHES
 ) -> list[np.ndarray]:
-    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the torch module."""
-    from saurus.training.backends.torch.masked import target_log_probs
-
-    mask = log_mask(pitches)
+    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the trainee's weights."""
     out: list[np.ndarray] = []
     for start in range(0, len(sequences), EVAL_BATCH):
         group = sequences[start : start + EVAL_BATCH]
         inputs, targets, _ = batch_first(group, pitches)
-        logq = target_log_probs(module, inputs, targets, mask)
+        logq = trainee.target_log_probs(inputs, targets)
         out.extend(frame_log_likelihoods(y, logq[b, : len(y)], pitches) for b, y in enumerate(group))
     return out
 
 
-def train_frames(
-    train: Sequence[np.ndarray],
-    valid: Sequence[np.ndarray],
-    config: FrameTrainConfig = FrameTrainConfig(),
-    on_progress: Callable[[Any], None] | None = None,
-    pitches: int = PITCHES,
-) -> FrameTrainResult:
-    """Train on the (T, P) pieces of `train`, early-stopped on `valid`; the NumPy model."""
-    from saurus.training.backends.torch.convert import to_numpy
-    from saurus.training.backends.torch.masked import fit_masked, new_module, use_threads
+def torch_log_likelihoods(
+    module: Any, sequences: Sequence[np.ndarray], pitches: int = PITCHES
+) -> list[np.ndarray]:
+    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the torch module."""
+    from saurus.training.backends.torch.masked_trainee import TorchMaskedTrainee
+
+    trainee = TorchMaskedTrainee(module, frame_vocab(pitches), log_mask(pitches), lr=0.0, clip=0.0)
+    return trainee_log_likelihoods(trainee, sequences, pitches)
+
+
+def new_trainee(config: FrameTrainConfig, pitches: int) -> FrameTrainee:
+    """A freshly seeded model of `config` (its engine resolved) in that engine's trainee."""
+    if config.engine == "numpy":
+        model = create_frame_model(
+            pitches,
+            cell=config.family,
+            hidden=config.hidden,
+            layers=config.layers,
+            dropout=config.dropout,
+            seed=config.seed,
+        )
+        return NumpyFrameTrainee(model, config.lr, config.clip, np.random.default_rng([config.seed, 1]))
+    from saurus.training.backends.torch.masked import new_module, use_threads
+    from saurus.training.backends.torch.masked_trainee import TorchMaskedTrainee
 
     use_threads(config.threads)
-    train_ids, valid_ids = piece_ids(train), piece_ids(valid)
     module = new_module(
         config.family,
         pitches + 1,
@@ -154,23 +216,47 @@ def train_frames(
         heads=config.heads,
         context=config.context,
     )
+    return TorchMaskedTrainee(module, frame_vocab(pitches), log_mask(pitches), config.lr, config.clip)
 
-    def evaluate(m: Any) -> float:
-        return nll_per_frame(torch_log_likelihoods(m, valid_ids, pitches))[config.convention]
+
+def train_frames(
+    train: Sequence[np.ndarray],
+    valid: Sequence[np.ndarray],
+    config: FrameTrainConfig = FrameTrainConfig(),
+    on_progress: Callable[[Any], None] | None = None,
+    pitches: int = PITCHES,
+) -> FrameTrainResult:
+    """Train on the (T, P) pieces of `train`, early-stopped on `valid`; the NumPy model
+    with the best validation weights (those so far, after a Ctrl-C)."""
+    config = config.resolved()
+    train_ids, valid_ids = piece_ids(train), piece_ids(valid)
+    trainee = new_trainee(config, pitches)
+    scored: list[dict[Convention, float]] = []  # both conventions of every evaluation
+
+    def evaluate() -> float:
+        scored.append(nll_per_frame(trainee_log_likelihoods(trainee, valid_ids, pitches)))
+        return scored[-1][config.convention]
 
     rng = np.random.default_rng(config.seed)
     fit = fit_masked(
-        module,
+        trainee,
         passes(train_ids, config.batch, config.transpose, rng, pitches),
-        log_mask(pitches),
         evaluate,
         lr=config.lr,
-        clip=config.clip,
         budget_s=config.budget_s,
         patience=config.patience,
         max_passes=config.max_passes,
         on_progress=on_progress,
     )
-    model = to_numpy(module, frame_vocab(pitches), "stream", lowercase=False)
-    valid_nll = nll_per_frame(torch_log_likelihoods(module, valid_ids, pitches))
-    return FrameTrainResult(model, module, valid_nll, fit.scores, fit.steps, fit.seconds, fit.stopped)
+    model = trainee.numpy_model()
+    valid_nll = scored[fit.best_pass - 1]
+    return FrameTrainResult(
+        model,
+        getattr(trainee, "module", None),
+        valid_nll,
+        fit.scores,
+        fit.steps,
+        fit.seconds,
+        fit.stopped,
+        config.engine,
+    )

@@ -6,29 +6,19 @@ For batch-first inputs x (B, L), targets y (B, L), weights w (B, L) (0 on paddin
     log q_bk = log_softmax(z_bk + M[x_bk])
     loss = - sum_bk w_bk log q_bk(y_bk) / sum_bk w_bk
 
-`fit_masked` runs Adam (saurus's ForeachAdam) with gradient-norm clipping on batches a
-caller draws, evaluates a caller's score (lower is better) after every pass over them,
-keeps the best weights, halves the learning rate when the score does not improve, and
-stops after `patience` evaluations without improvement or once `budget_s` seconds are
-spent (the pass under way is cut short and evaluated). Nothing here knows what the ids
-mean: saurus.music.frame_train brings the grammar, the data and the score.
+The torch engine's MaskedTrainee (masked_trainee.py) takes its Adam steps on this loss;
+saurus.training.masked_fit runs the loop. Nothing here knows what the ids mean:
+saurus.music.frame_train brings the grammar, the data and the score.
 """
 
 from __future__ import annotations
-
-import copy
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
-from saurus.training.backends.torch.adam import ForeachAdam
 from saurus.training.backends.torch.modules import RecurrentLM, TransformerLM
-
-Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs, targets, weights: (B, L) each
+from saurus.training.masked_fit import Batch
 
 
 def new_module(
@@ -84,64 +74,3 @@ def target_log_probs(
         return logq.gather(-1, torch.from_numpy(targets)[..., None])[..., 0].double().numpy()
     finally:
         module.train(was)
-
-
-@dataclass
-class MaskedFit:
-    """What a run did: its scores (one per evaluation), the best, steps and seconds."""
-
-    scores: list[float] = field(default_factory=list)
-    best: float = float("inf")
-    steps: int = 0
-    seconds: float = 0.0
-    stopped: str = ""  # "patience" or "budget"
-
-
-def fit_masked(
-    module: torch.nn.Module,
-    passes: Callable[[], Iterable[Batch]],
-    mask: np.ndarray,
-    evaluate: Callable[[torch.nn.Module], float],
-    *,
-    lr: float,
-    clip: float = 1.0,
-    budget_s: float = 60.0,
-    patience: int = 5,
-    max_passes: int = 10_000,
-    on_progress: Callable[[MaskedFit], None] | None = None,
-) -> MaskedFit:
-    """Train `module` in place; it ends holding the weights of its best evaluation."""
-    table = torch.from_numpy(np.asarray(mask)).float()
-    optim = ForeachAdam(module.parameters())
-    optim.param_groups[0]["lr"] = lr
-    fit, best_state, waited = MaskedFit(), None, 0
-    begin = time.perf_counter()
-    for _ in range(max_passes):
-        module.train()
-        for batch in passes():
-            loss = masked_loss(module, batch, table)
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
-            optim.step()
-            fit.steps += 1
-            if time.perf_counter() - begin >= budget_s:
-                fit.stopped = "budget"
-                break
-        score = float(evaluate(module))
-        fit.scores.append(score)
-        if score < fit.best:
-            fit.best, best_state, waited = score, copy.deepcopy(module.state_dict()), 0
-        else:
-            waited += 1
-            optim.param_groups[0]["lr"] *= 0.5
-        fit.seconds = time.perf_counter() - begin
-        if on_progress is not None:
-            on_progress(fit)
-        if fit.stopped or waited >= patience:
-            fit.stopped = fit.stopped or "patience"
-            break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    return fit

@@ -207,6 +207,7 @@ def test_text_models_are_refused_on_music_and_music_models_on_text(client: TestC
         ({"bars": "4"}, "bars"),
         ({"bars": 2.5}, "bars"),
         ({"max_tokens": 0}, "max_tokens"),
+        ({"frames": 8}, "frames"),  # a frame model's field (tests/web/test_web_music_frames.py)
         ({"temperature": -1}, "temperature"),
         ({"top_p": 0}, "top_p"),
         ({"top_k": -1}, "top_k"),

@@ -175,7 +175,10 @@ def test_hostile_input_is_one_line(jsb_file: Path, roll_model: tuple[Path, str],
     (empty / "readme.txt").write_text("no music here")
     assert_one_line_error(saurus(*train, empty, "-o", out, "--frames", "roll"), "no MIDI files")
     assert_one_line_error(saurus(*train, "jsb", "-o", out, "--frames", "chords"), "--frames", "chords")
-    assert_one_line_error(saurus(*train, "jsb", "-o", out, "--engine", "numpy"), "torch")
+    numpy_transformer = ("--engine", "numpy", "--model", "transformer")
+    assert_one_line_error(
+        saurus(*train, "jsb", "-o", out, *numpy_transformer), "transformer trains with torch"
+    )
     assert_one_line_error(saurus(*train, "jsb", "-o", out, "--frames", "roll", "--resume", out), "--resume")
     assert_one_line_error(saurus(*train, damaged, "-o", damaged, "--frames", "roll"), "input")
     assert_one_line_error(saurus(*train, "jsb", "-o", out, "--max-pieces", "3"), "--max-pieces")

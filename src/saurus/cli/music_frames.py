@@ -16,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from saurus.cli.args import int_value, positive_float, positive_int, refuse, say, shown_number
+from saurus.cli.args import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    int_value,
+    positive_float,
+    positive_int,
+    refuse,
+    say,
+    shown_number,
+)
 from saurus.errors import OptionError
 from saurus.files.outputs import MIDI, MODEL, check_output
 from saurus.music.frame_eval import Convention
@@ -38,6 +47,7 @@ from saurus.music.frames import write_frames_midi
 from saurus.music.jsb import SPLITS
 from saurus.music.roll_train import RollConfig, train_roll
 from saurus.training.config import INSTALL_HINT, torch_available
+from saurus.training.interrupts import sigterm_as_interrupt
 
 NEVER = 10**9  # --patience 0: no early stop
 MAX_TRANSPOSE = 87  # semitones: a shift past the keyboard's span moves every note off it
@@ -82,8 +92,9 @@ def add_frame_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--frames",
         choices=FRAME_KINDS,
-        help="train a frame model: notes (each frame's notes as tokens; the default for jsb; torch) or "
-        "roll (88 on/off notes per frame; numpy or torch); --epochs counts passes",
+        help="train a frame model: notes (each frame's notes as tokens; the default for jsb; numpy: "
+        "lstm, gru, rnn; torch: the transformer too) or roll (88 on/off notes per frame; lstm, gru, rnn); "
+        "--epochs counts passes; Ctrl-C keeps the best weights so far",
     )
     g.add_argument(
         "--transpose",
@@ -148,8 +159,8 @@ def wants_frames(args: argparse.Namespace) -> bool:
 
 
 def engine_for(kind: str, engine: str) -> str:
-    if kind == NOTES and engine == "numpy":
-        raise OptionError("the frame-notes model trains with torch; use --engine torch, or --frames roll")
+    """The roll model's engine ("auto": torch where installed); the notes model's is
+    FrameTrainConfig.resolved()'s."""
     if engine == "auto":
         engine = "torch" if torch_available() else "numpy"
     if engine == "torch" and not torch_available():
@@ -193,8 +204,8 @@ def roll_config(args: argparse.Namespace, engine: str) -> RollConfig:
 def notes_config(args: argparse.Namespace) -> FrameTrainConfig:
     if args.model == "classic":
         raise OptionError("--frames notes: --model lstm, gru, rnn or transformer, not classic")
-    return dataclasses.replace(
-        FrameTrainConfig(family=args.model, seed=args.seed, threads=args.threads),
+    config = dataclasses.replace(
+        FrameTrainConfig(family=args.model, seed=args.seed, threads=args.threads, engine=args.engine),
         **given(
             hidden=args.hidden,
             layers=args.layers,
@@ -210,6 +221,7 @@ def notes_config(args: argparse.Namespace) -> FrameTrainConfig:
             patience=NEVER if args.patience == 0 else args.patience,
         ),
     )
+    return config.resolved()
 
 
 def cmd_train_frames(args: argparse.Namespace) -> int:
@@ -219,8 +231,10 @@ def cmd_train_frames(args: argparse.Namespace) -> int:
         raise OptionError(f"--patience must be 0 (never stop early) or more, got {args.patience}")
     if is_jsb_source(args.source) and args.max_pieces is not None:
         refuse("--max-pieces", "MIDI files", "JSB's splits are used whole")
-    engine = engine_for(kind, args.engine)
-    config = roll_config(args, engine) if kind == ROLL else notes_config(args)
+    if kind == ROLL:
+        config: Any = roll_config(args, engine_for(kind, args.engine))
+    else:
+        config = notes_config(args)
     inputs = (Path(args.source),) if Path(args.source).is_file() else ()
     check_output(args.output, MODEL, protect=inputs, overwrite=args.overwrite)
     source = read_frame_source([args.source], step=args.step, limit=args.max_pieces)
@@ -228,20 +242,25 @@ def cmd_train_frames(args: argparse.Namespace) -> int:
     train, valid = training_splits(source, args.val_fraction, args.split_seed)
     say(
         f"{source.name}: {len(train)} pieces ({piece_frames(train):,} frames) to train on, "
-        f"{len(valid)} ({piece_frames(valid):,} frames) to validate on; {kind} model, {engine}"
+        f"{len(valid)} ({piece_frames(valid):,} frames) to validate on; {kind} model, {config.engine}"
     )
-    if kind == ROLL:
-        model, scores, how = train_roll_model(train, valid, config, args.quiet)
-    else:
-        model, scores, how = train_notes_model(train, valid, config, args.quiet)
-    data = {"source": source.name, "step": source.step, "valid": scores, "training": how}
-    save_frame_file(kind, model, args.output, data)
+    with sigterm_as_interrupt() as terminated:
+        if kind == ROLL:
+            model, scores, how, interrupted = train_roll_model(train, valid, config, args.quiet)
+        else:
+            model, scores, how, interrupted = train_notes_model(train, valid, config, args.quiet)
+        data = {"source": source.name, "step": source.step, "valid": scores, "training": how}
+        data["interrupted"] = interrupted
+        save_frame_file(kind, model, args.output, data)
     print(nll_line("valid", scores, piece_frames(valid)), flush=True)
+    if interrupted:
+        say(f"interrupted; saved the best model so far ({how}) to {args.output}")
+        return EXIT_TERMINATED if terminated[0] else EXIT_INTERRUPTED
     say(f"wrote {args.output} ({how})")
     return 0
 
 
-def train_roll_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str]:
+def train_roll_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str, bool]:
     def report(row: dict[str, float]) -> None:
         if not quiet:
             say(
@@ -251,21 +270,20 @@ def train_roll_model(train: list, valid: list, config: Any, quiet: bool) -> tupl
 
     result = train_roll(train, valid, config, on_epoch=report)
     how = f"best of {result.epochs} epochs: epoch {result.best_epoch}, {result.seconds:.0f} s"
-    return result.model, result.valid, how
+    return result.model, result.valid, how, result.interrupted
 
 
-def train_notes_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str]:
+def train_notes_model(train: list, valid: list, config: Any, quiet: bool) -> tuple[Any, Any, str, bool]:
     def report(fit: Any) -> None:
         if not quiet and fit.scores:
             say(f"pass {len(fit.scores)}: valid {fit.scores[-1]:.4f} nats per frame ({config.convention})")
 
     result = train_frames(train, valid, config, on_progress=report)
-    best = 1 + int(np.argmin(result.scores)) if result.scores else 0
-    how = (
-        f"best of {len(result.scores)} passes: pass {best}, {result.steps} steps, {result.seconds:.0f} s"
-        + (f", stopped by {result.stopped}" if result.stopped else "")
-    )
-    return result.model, result.valid, how
+    how = f"best of {len(result.scores)} passes: pass {result.best_pass}, {result.steps} steps"
+    how += f", {result.seconds:.0f} s"
+    if result.stopped and not result.interrupted:
+        how += f", stopped by {result.stopped}"
+    return result.model, result.valid, how, result.interrupted
 
 
 def nll_line(split: str, scores: dict[Convention, float], frames: int) -> str:

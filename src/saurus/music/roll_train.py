@@ -13,6 +13,11 @@ is scored; the weights with the lowest validation NLL (under `select`) are kept.
 stops after `patience` epochs without a better one, after `max_epochs`, or at the first
 epoch end past `budget_s` seconds. The learning rate is multiplied by `decay` whenever
 `decay_after` epochs pass without a better one. The test split is never seen here.
+
+A Ctrl-C or SIGTERM waits for the end of the batch or evaluation under way
+(training.interrupts), then ends the run at once with the best weights evaluated so far
+(the current ones are evaluated when none were yet) and `interrupted` set; a second signal
+acts at once, and one during that last evaluation is the caller's KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from saurus.errors import DataError, OptionError
 from saurus.models.roll import KEYS, RollModel, pad_rolls
 from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
+from saurus.training.interrupts import step_signals
 
 ENGINES = ("numpy", "torch")
 EVAL_BATCH = 64  # pieces per evaluation batch (sorted by length, so little padding)
@@ -66,10 +72,11 @@ class RollConfig:
 class RollResult:
     model: RollModel  # the weights of the best validation epoch
     valid: dict[Convention, float]  # their validation NLL per frame under both conventions
-    best_epoch: int
+    best_epoch: int  # a run interrupted before its first evaluation: the epoch under way
     epochs: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+    interrupted: bool = False  # a Ctrl-C or SIGTERM ended the run
 
 
 def check_pieces(pieces: Sequence[np.ndarray], name: str) -> None:
@@ -164,28 +171,41 @@ def train_roll(
     best: tuple[float, int, RollModel, dict[Convention, float]] | None = None
     history: list[dict[str, float]] = []
     epoch = since_best = 0
-    while epoch < config.max_epochs:
-        epoch += 1
-        pieces = augmented([train[i] for i in rng.permutation(len(train))], config.max_shift, rng)
-        nats = count = 0.0
-        for b in range(0, len(pieces), config.batch):
-            rolls, lengths = pad_rolls(pieces[b : b + config.batch])
-            loss = trainee.train_batch(rolls, lengths, rng)
-            nats, count = nats + loss * lengths.sum(), count + lengths.sum()
+    interrupted = False
+    with step_signals() as signals:
+        try:
+            while epoch < config.max_epochs:
+                epoch += 1
+                pieces = augmented([train[i] for i in rng.permutation(len(train))], config.max_shift, rng)
+                nats = count = 0.0
+                for b in range(0, len(pieces), config.batch):
+                    rolls, lengths = pad_rolls(pieces[b : b + config.batch])
+                    loss = trainee.train_batch(rolls, lengths, rng)
+                    nats, count = nats + loss * lengths.sum(), count + lengths.sum()
+                    signals.deliver()
+                scores = score(trainee.log_likelihoods, valid)
+                row = {"epoch": epoch, "seconds": clock() - start, "train": nats / count, "lr": lr}
+                row.update({f"valid_{c}": v for c, v in scores.items()})
+                history.append(row)
+                if on_epoch is not None:
+                    on_epoch(row)
+                if best is None or scores[config.select] < best[0]:
+                    best, since_best = (scores[config.select], epoch, trainee.snapshot(), scores), 0
+                else:
+                    since_best += 1
+                    if since_best % config.decay_after == 0 and config.decay < 1:
+                        lr *= config.decay
+                        trainee.set_lr(lr)
+                signals.deliver()
+                if (
+                    not np.isfinite(nats)
+                    or since_best >= config.patience
+                    or row["seconds"] >= config.budget_s
+                ):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+    if best is None:  # interrupted before the first evaluation: outside the block, a second Ctrl-C ends it
         scores = score(trainee.log_likelihoods, valid)
-        row = {"epoch": epoch, "seconds": clock() - start, "train": nats / count, "lr": lr}
-        row.update({f"valid_{c}": v for c, v in scores.items()})
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        if best is None or scores[config.select] < best[0]:
-            best, since_best = (scores[config.select], epoch, trainee.snapshot(), scores), 0
-        else:
-            since_best += 1
-            if since_best % config.decay_after == 0 and config.decay < 1:
-                lr *= config.decay
-                trainee.set_lr(lr)
-        if not np.isfinite(nats) or since_best >= config.patience or row["seconds"] >= config.budget_s:
-            break
-    assert best is not None
-    return RollResult(best[2], best[3], best[1], epoch, clock() - start, history)
+        best = (scores[config.select], epoch, trainee.snapshot(), scores)
+    return RollResult(best[2], best[3], best[1], epoch, clock() - start, history, interrupted)

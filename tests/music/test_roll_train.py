@@ -3,6 +3,10 @@ set, the kept weights are the best epoch's, and transposition keeps notes on the
 
 from __future__ import annotations
 
+import os
+import signal
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -59,6 +63,45 @@ def test_the_budget_and_patience_stop_training(monkeypatch: pytest.MonkeyPatch) 
     result = train_roll(TRAIN, VALID, stalled, on_epoch=rows.append)
     assert (result.epochs, result.best_epoch) == (4, 1)
     assert [r["lr"] for r in rows] == [1e-3, 1e-3, 1e-3, 5e-4]
+
+
+def test_ctrl_c_ends_the_run_with_the_best_epoch_so_far() -> None:
+    config = RollConfig(hidden=8, lr=2e-2, batch=4, max_epochs=50, patience=50, seed=1)
+    rows: list[dict[str, float]] = []
+
+    def on_epoch(row: dict[str, float]) -> None:
+        rows.append(row)
+        if row["epoch"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # recorded; delivered once the epoch is judged
+
+    result = train_roll(TRAIN, VALID, config, on_epoch=on_epoch)
+    assert result.interrupted and result.epochs == len(rows) == 3
+    assert result.valid["all"] == min(r["valid_all"] for r in rows)
+    assert evaluate_roll(result.model, VALID) == pytest.approx(result.valid, rel=1e-6)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_before_the_first_epoch_ends_keeps_the_weights_of_the_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = roll_train.trainee_for
+
+    def interrupted_trainee(*args: Any) -> Any:
+        trainee = made(*args)
+        step = trainee.train_batch
+
+        def train_batch(*batch: Any) -> float:
+            os.kill(os.getpid(), signal.SIGINT)
+            return step(*batch)
+
+        trainee.train_batch = train_batch
+        return trainee
+
+    monkeypatch.setattr(roll_train, "trainee_for", interrupted_trainee)
+    rows: list[dict[str, float]] = []
+    result = train_roll(TRAIN, VALID, RollConfig(hidden=8, batch=4, seed=1), on_epoch=rows.append)
+    assert result.interrupted and rows == [] and (result.epochs, result.best_epoch) == (1, 1)
+    assert evaluate_roll(result.model, VALID) == pytest.approx(result.valid, rel=1e-6)
 
 
 def test_transposition_keeps_every_note_on_the_keys() -> None:

@@ -12,6 +12,7 @@ names by category and classify, with a model trained on labelled names.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -31,6 +32,8 @@ from conftest import REPO
 from helpers import labelled_names_model
 
 import saurus
+from saurus.models.roll import RollModel
+from saurus.music.frame_files import ROLL, save_frame_file
 
 REPO = REPO
 CHROMIUM = "/usr/bin/chromium"
@@ -356,6 +359,36 @@ def test_a_music_model_plays_its_tune(page: Page, server: str) -> None:
     )
     assert bytes(head) == b"MThd"
     assert "notes" in page.inner_text("#status")
+
+
+def test_a_frame_model_plays_its_chorale(browser: Browser, tmp_path: Path) -> None:
+    """A piano-roll frame model (issue 21), untrained and small: the music panel, bars as
+    frames on its grid, top-k and top-p off, and the piece the API gives for the seed."""
+    if not MUSIC:
+        pytest.skip("the 'music' extra is missing (pip install 'saurus[music]')")
+    path = tmp_path / "chorale.saurus"
+    save_frame_file(ROLL, RollModel.create(hidden=8, seed=0), path, {"source": "test", "step": 1.0})
+    with serving([path, "--no-training"]) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+        assert page.is_visible("#music-panel") and not page.is_visible("#names-panel")
+        assert "piano-roll frame model" in page.inner_text("#model-info")
+        assert page.is_disabled("#top-k") and page.is_disabled("#top-p")
+        page.fill("#bars", "2")
+        page.fill("#seed", "4")
+        run(page, "#music-generate")
+        assert not page.is_visible("#error"), page.inner_text("#error")
+        assert "8 frames" in page.inner_text("#status")  # 2 bars of 4 quarters
+        page.wait_for_function("document.querySelector('#music-audio').duration > 0", timeout=WAIT_MS)
+        page.wait_for_function("document.querySelector('#piano-roll').naturalWidth > 0", timeout=WAIT_MS)
+        shown = page.evaluate(
+            "async () => Array.from(new Uint8Array("
+            "await (await fetch(document.querySelector('#midi-download').href)).arrayBuffer()))"
+        )
+        reply = post(url + "v1/music", {"model": "chorale", "bars": 2, "seed": 4})
+        assert bytes(shown) == base64.b64decode(reply["midi"]) and reply["frames"] == 8
+        page.close()
 
 
 def test_without_training_the_train_panel_is_hidden(browser: Browser, models: list[Path]) -> None:

@@ -312,8 +312,15 @@ function blobUrl(data, type) {
   return url;
 }
 
+// A frame model (JSB Chorales style) draws with the temperature only: no top-k, no top-p.
+const isFrameModel = (m) => Boolean(m && m.frames);
+
 async function generateMusic() {
   const body = { ...decoding(), bars: number("bars") };
+  if (isFrameModel(models[body.model])) {
+    delete body.top_k;
+    delete body.top_p;
+  }
   const reply = await api("/v1/music", body);
   musicUrls.forEach((u) => URL.revokeObjectURL(u));
   musicUrls = [];
@@ -331,7 +338,8 @@ async function generateMusic() {
   link.href = blobUrl(base64Bytes(reply.midi), "audio/midi");
   link.download = `${body.model}${body.seed !== undefined ? `-${body.seed}` : ""}.mid`;
   $("music-result").hidden = false;
-  return `${reply.notes} notes, ${seconds(reply.seconds)} of music`;
+  const frames = reply.frames ? `${reply.frames} frames, ` : "";
+  return `${reply.notes} notes, ${frames}${seconds(reply.seconds)} of music`;
 }
 
 // ---- the model picker ---------------------------------------------------------------------
@@ -376,8 +384,14 @@ function showPanels() {
   $("text-panel").hidden = kind !== "text";
   $("music-panel").hidden = kind !== "music";
   showCategories(model);
+  for (const id of ["top-k", "top-p"]) $(id).disabled = isFrameModel(model);
   if (!model) {
     $("model-info").textContent = "no model yet: train one above";
+    return;
+  }
+  if (isFrameModel(model)) {
+    const what = model.frames === "roll" ? "piano-roll" : "notes-as-tokens";
+    $("model-info").textContent = `music, a ${what} frame model (88 keys, a frame every ${model.step} quarter notes; temperature only)`;
     return;
   }
   const vocab = model.vocab && model.vocab.length !== undefined ? `, ${model.vocab.length} ${kind === "music" ? "tokens" : "characters"}` : "";

@@ -3,6 +3,8 @@ weights, the NumPy engine training on a few JSB chorales, and which engine a con
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +109,30 @@ def test_the_engine_a_config_gets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(frame_train, "torch_available", lambda: True)
     assert FrameTrainConfig().resolved().engine == "torch"
     assert FrameTrainConfig(family="gru", engine="numpy").resolved().engine == "numpy"
+
+
+WITHOUT_TORCH = """
+import builtins, importlib.util, sys
+real_import, real_find = builtins.__import__, importlib.util.find_spec
+def no_torch(name, *args, **kwargs):
+    if name.split(".")[0] == "torch":
+        raise ImportError("torch is blocked for this test")
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = no_torch
+def find(name, *args, **kwargs):
+    return None if name.split(".")[0] == "torch" else real_find(name, *args, **kwargs)
+importlib.util.find_spec = find
+import numpy as np
+from saurus.music.frame_train import FrameTrainConfig, train_frames
+rng = np.random.default_rng(0)
+pieces = [rng.random((6, 10)) < 0.3 for _ in range(8)]
+fit = train_frames(pieces[:6], pieces[6:], FrameTrainConfig(family="gru", hidden=8, max_passes=2), pitches=10)
+assert fit.engine == "numpy" and len(fit.scores) == 2 and "torch" not in sys.modules
+print("ok without torch")
+"""
+
+
+def test_auto_trains_with_numpy_where_torch_is_missing() -> None:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ok without torch" in done.stdout

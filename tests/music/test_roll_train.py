@@ -33,7 +33,9 @@ VALID = [chorale(s + 1, 10, 30 + 2 * s) for s in range(3)]
 def test_a_short_run_lowers_the_validation_nll(engine: str) -> None:
     if engine == "torch":
         pytest.importorskip("torch")
-    config = RollConfig(engine=engine, hidden=16, dropout=0.1, lr=2e-2, batch=4, max_epochs=10, seed=1)
+    config = RollConfig(
+        engine=engine, hidden=16, dropout=0.1, lr=2e-2, batch=4, max_epochs=10, max_shift=0, seed=1
+    )
     rows: list[dict[str, float]] = []
     result = train_roll(TRAIN, VALID, config, on_epoch=rows.append)
     assert len(rows) == result.epochs == 10
@@ -59,7 +61,7 @@ def test_the_budget_and_patience_stop_training(monkeypatch: pytest.MonkeyPatch) 
     assert train_roll(TRAIN, VALID, config, clock=lambda: next(ticks)).epochs == 3
     monkeypatch.setattr(roll_train, "score", lambda *_: {"all": 5.0, "skip-first": 5.0})
     rows: list[dict[str, float]] = []
-    stalled = RollConfig(hidden=4, max_epochs=50, patience=3, decay=0.5, decay_after=2)
+    stalled = RollConfig(hidden=4, lr=1e-3, max_epochs=50, patience=3, decay=0.5, decay_after=2)
     result = train_roll(TRAIN, VALID, stalled, on_epoch=rows.append)
     assert (result.epochs, result.best_epoch) == (4, 1)
     assert [r["lr"] for r in rows] == [1e-3, 1e-3, 1e-3, 5e-4]

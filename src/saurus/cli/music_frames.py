@@ -41,6 +41,7 @@ from saurus.music.frame_files import (
     save_frame_file,
     score_pieces,
 )
+from saurus.music.frame_sizing import sized
 from saurus.music.frame_sources import MIDI_SPLIT, is_jsb_source, read_frame_source, training_splits
 from saurus.music.frame_train import FrameTrainConfig, train_frames
 from saurus.music.frames import write_frames_midi
@@ -243,6 +244,15 @@ def cmd_train_frames(args: argparse.Namespace) -> int:
     say(
         f"{source.name}: {len(train)} pieces ({piece_frames(train):,} frames) to train on, "
         f"{len(valid)} ({piece_frames(valid):,} frames) to validate on; {kind} model, {config.engine}"
+    )
+    given_fields = {k for k in ("hidden", "layers", "dropout", "lr") if getattr(args, k) is not None}
+    timed = args.time_budget is not None or args.epochs is None
+    config, plan = sized(config, train, given_fields, timed)
+    for line in plan.lines:
+        say(f"plan: {line}")
+    say(
+        f"plan: {config.layers} x {config.hidden} {args.model}, dropout {config.dropout:g}, "
+        f"lr {config.lr:g}, {config.budget_s:.0f} s to train"
     )
     with sigterm_as_interrupt() as terminated:
         if kind == ROLL:

@@ -15,7 +15,7 @@ import numpy as np
 
 from saurus.music.frame_files import FrameFile, draw_frames
 from saurus.music.frames import frames_score
-from saurus.music.tokens import midi_bytes, seconds_of
+from saurus.music.tokens import ScoredPiece
 
 BEATS_PER_BAR = 4  # quarter notes a bar: 4/4, the chorales' metre
 
@@ -26,23 +26,11 @@ def frames_for_bars(bars: int, step: float) -> int:
 
 
 @dataclass(frozen=True)
-class FramePiece:
+class FramePiece(ScoredPiece):
     """Drawn frames, (T, 88) bool, and the piece they make as a one-track Score."""
 
     frames: np.ndarray
     score: Any
-
-    @property
-    def notes(self) -> int:
-        return int(self.score.note_num())
-
-    @property
-    def seconds(self) -> float:
-        """From the start to the end of the last note."""
-        return seconds_of(self.score)
-
-    def midi(self) -> bytes:
-        return midi_bytes(self.score)
 
 
 def draw_frame_piece(

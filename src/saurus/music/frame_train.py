@@ -25,6 +25,7 @@ SORT_WINDOW batches (less padding), cut into batches, and the batches shuffled.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -260,3 +261,27 @@ def train_frames(
         fit.stopped,
         config.engine,
     )
+
+
+def measure_notes(
+    config: FrameTrainConfig,
+    train: Sequence[np.ndarray],
+    rungs: Sequence[tuple[int, int]],
+    pitches: int = PITCHES,
+) -> dict[tuple[int, int], float]:
+    """Seconds a training id costs at each (layers, hidden) rung: one step of a batch of
+    median-length pieces after a warm-up step on two of them (saurus.music.frame_plan)."""
+    config = config.resolved()
+    ids = sorted(piece_ids(train), key=len)
+    middle = len(ids) // 2
+    pieces = ids[max(0, middle - config.batch // 2) :][: config.batch]
+    batch, warm = batch_first(pieces, pitches), batch_first(pieces[:2], pitches)
+    count = float(batch[2].sum())
+    out: dict[tuple[int, int], float] = {}
+    for layers, hidden in rungs:
+        trainee = new_trainee(replace(config, layers=layers, hidden=hidden), pitches)
+        trainee.train_batch(warm)
+        begin = time.perf_counter()
+        trainee.train_batch(batch)
+        out[(layers, hidden)] = (time.perf_counter() - begin) / count
+    return out

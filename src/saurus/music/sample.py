@@ -18,7 +18,7 @@ from saurus.errors import OptionError
 from saurus.files.models import load_for
 from saurus.generation.sampling import Decoding, draw, forbid, warm_up
 from saurus.music.token_text import SEPARATOR, TokenTable
-from saurus.music.tokens import bars_in, clip_to_bars, midi_bytes, seconds_of, tokens_to_score
+from saurus.music.tokens import ScoredPiece, bars_in, clip_to_bars, tokens_to_score
 from saurus.protocol import SequenceModel
 
 MAX_TOKENS = 1_000_000
@@ -106,25 +106,13 @@ def improvise(
 
 
 @dataclass(frozen=True)
-class Improvisation:
+class Improvisation(ScoredPiece):
     """A drawn piece: its tokens (the prime's first), how many were drawn, and the piece
     they make as a symusic Score (cut to the bars asked for)."""
 
     tokens: tuple[str, ...]
     drawn: int
     score: Any
-
-    @property
-    def notes(self) -> int:
-        return int(self.score.note_num())
-
-    @property
-    def seconds(self) -> float:
-        """From the start to the end of the last note."""
-        return seconds_of(self.score)
-
-    def midi(self) -> bytes:
-        return midi_bytes(self.score)
 
 
 def improvise_piece(

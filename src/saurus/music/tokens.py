@@ -182,6 +182,25 @@ def seconds_of(score: Any) -> float:
     return float(score.to("second").end())
 
 
+class ScoredPiece:
+    """What a drawn piece holding a symusic Score in `score` offers: its note count, its
+    length in seconds and its MIDI bytes (mixed into the pieces' dataclasses)."""
+
+    score: Any
+
+    @property
+    def notes(self) -> int:
+        return int(self.score.note_num())
+
+    @property
+    def seconds(self) -> float:
+        """From the start to the end of the last note."""
+        return seconds_of(self.score)
+
+    def midi(self) -> bytes:
+        return midi_bytes(self.score)
+
+
 def tempo_of(score: Any) -> float:
     """The first tempo in BPM (120 when the file sets none)."""
     return float(score.tempos[0].qpm) if len(score.tempos) else 120.0

@@ -1,0 +1,141 @@
+"""The planner for frame models: size a run to the pieces, this machine and the budget.
+
+Both frame models (notes as tokens, piano roll) are planned by one rule. Training reads
+U units a pass (notes: the N training ids; roll: the training frames). Two sizes of the
+model are timed for a step each on a real batch, after a warm-up step on two of its
+pieces (about a second on 2 cores, counted in the budget), which gives the seconds a
+unit costs as a line in the work W of a unit:
+
+    s(W) = a + b W,   W(L, H) = G H (H + I) + (L - 1) 2 G H^2 + H O
+
+(G gates, I the first layer's input width, O the outputs), and so the passes a size
+makes in the T seconds left to train:
+
+    E(L, H) = T / (s(W(L, H)) U)
+
+The size is the largest rung of SIZES (one layer up to 256 units, then two) with
+
+    E >= MIN_PASSES          (it converges: JSB's one-layer 256 LSTM notes model settled
+                              after about 45 passes, the roll model after about 100 epochs)
+    P <= MAX_PARAMS * U      (the data bound, P its parameters)
+
+and the smallest rung when none qualifies. Measured on JSB Chorales with 2 threads
+(notes, validation NLL, first frame not scored): 1 x 256 reached 5.33 in 120 s and 5.27
+when it settled; 2 x 384 reached 5.33 at 310 s and 4.91 at 600 s on one thread, where
+1 x 512 settled at 5.00. Then, around the size:
+
+    dropout   0.3, or 0.4 past 10 parameters a unit (the bigger models overfit more)
+    lr        lr_256 sqrt(256 / H)       (notes 3e-3, roll 3e-3 at batch 4)
+
+Every value the user gives wins; a run with a size given is not measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SIZES: tuple[tuple[int, int], ...] = ((1, 64), (1, 96), (1, 128), (1, 192), (1, 256), (2, 384))
+MEASURED = ((1, 128), (2, 384))  # the two rungs timed: the ends of the ladder that matter
+DROPOUT_FROM = 10.0  # parameters a unit past which dropout rises
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+@dataclass(frozen=True)
+class FrameRules:
+    """What differs between the two frame models."""
+
+    unit: str  # what U counts: "ids" or "frames"
+    min_passes: float
+    max_params: float  # per unit
+    lr_256: float
+    input_width: int  # I: the first layer's input (notes: the torch embedding; roll: 88 keys)
+    outputs: int  # O
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    layers: int
+    hidden: int
+    dropout: float
+    lr: float
+    passes: float | None  # E of the size chosen (None: not measured)
+    lines: list[str] = field(default_factory=list)
+
+
+def work(cell: str, layers: int, hidden: int, rules: FrameRules) -> float:
+    """W(L, H): the multiply-adds a unit passes through (module)."""
+    g = GATES.get(cell, 4)
+    first = g * hidden * (hidden + rules.input_width)
+    return first + (layers - 1) * 2 * g * hidden**2 + hidden * rules.outputs
+
+
+def params(cell: str, layers: int, hidden: int, rules: FrameRules) -> float:
+    """P(L, H), biases left out."""
+    return work(cell, layers, hidden, rules)
+
+
+def lr_for(hidden: int, rules: FrameRules) -> float:
+    return float(f"{rules.lr_256 * math.sqrt(256 / hidden):.2g}")
+
+
+def dropout_for(cell: str, layers: int, hidden: int, units: int, rules: FrameRules) -> float:
+    return 0.4 if params(cell, layers, hidden, rules) > DROPOUT_FROM * units else 0.3
+
+
+def seconds_per_unit(
+    points: dict[tuple[int, int], float], cell: str, rules: FrameRules
+) -> Callable[[float], float]:
+    """s(W) = a + b W through the two measured rungs (b >= 0)."""
+    (r1, s1), (r2, s2) = sorted(points.items(), key=lambda kv: work(cell, *kv[0], rules))
+    w1, w2 = work(cell, *r1, rules), work(cell, *r2, rules)
+    b = max(0.0, (s2 - s1) / (w2 - w1))
+    a = max(0.0, s1 - b * w1)
+    return lambda w: a + b * w
+
+
+def plan_frames(
+    cell: str,
+    units: int,
+    train_seconds: float | None,
+    rules: FrameRules,
+    measured: dict[tuple[int, int], float] | None,
+    *,
+    layers: int | None = None,
+    hidden: int | None = None,
+) -> FramePlan:
+    """The size, dropout and lr for `units` units a pass (module); `measured` maps the
+    MEASURED rungs to seconds a unit (None: a size was given, or no time limit)."""
+    lines: list[str] = []
+    if hidden is not None or measured is None or train_seconds is None:
+        chosen = (layers or 1, hidden or 256)
+        passes = None
+        lines.append(f"size {chosen[0]} x {chosen[1]}: " + ("given" if hidden is not None else "the default"))
+    else:
+        cost = seconds_per_unit(measured, cell, rules)
+        rungs = [r for r in SIZES if layers is None or r[0] == layers] or [(layers or 1, 256)]
+
+        def passes_of(rung: tuple[int, int]) -> float:
+            return train_seconds / max(cost(work(cell, *rung, rules)) * units, 1e-12)
+
+        fits = [
+            r
+            for r in rungs
+            if passes_of(r) >= rules.min_passes and params(cell, *r, rules) <= rules.max_params * units
+        ]
+        chosen = fits[-1] if fits else rungs[0]
+        passes = passes_of(chosen)
+        lines.append(
+            f"size {chosen[0]} x {chosen[1]}: about {passes:.0f} passes over {units:,} training {rules.unit} "
+            f"in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} passes and at most "
+            f"{rules.max_params:g} parameters a unit{'' if fits else '; none had: the smallest'})"
+        )
+    dropout = dropout_for(cell, *chosen, units, rules)
+    lr = lr_for(chosen[1], rules)
+    return FramePlan(chosen[0], chosen[1], dropout, lr, passes, lines)
+
+
+NOTES_RULES = FrameRules("ids", min_passes=30, max_params=40, lr_256=3e-3, input_width=64, outputs=89)
+ROLL_RULES = FrameRules("frames", min_passes=100, max_params=150, lr_256=3e-3, input_width=88, outputs=88)
+EVAL_SHARE = 0.1  # of the training time: the validation pass after every pass over the data

@@ -100,3 +100,10 @@ def test_sizing_a_config_measures_and_keeps_what_was_given(kind: str) -> None:
     assert 0 < planned.budget_s < 30.0
     kept, plan = sized(config, pieces, {"hidden"}, timed=True)
     assert kept.hidden == config.hidden and kept.budget_s == 30.0 and plan.passes is None
+
+
+def test_the_roll_model_counts_frames() -> None:
+    frames = 13_807  # JSB's training frames
+    assert dropout_for("lstm", 1, 256, frames, ROLL_RULES) == 0.3
+    assert dropout_for("lstm", 2, 384, frames, ROLL_RULES) == 0.4
+    assert params("lstm", 2, 384, ROLL_RULES) <= ROLL_RULES.max_params * frames

@@ -208,3 +208,28 @@ def test_the_notes_model_trains_from_the_command_line(jsb_file: Path, tmp_path: 
     assert load_frame_file(out).kind == NOTES
     assert last_line(result.stdout)[0] == "valid"
     assert last_line(saurus("music", "eval", out, "jsb", "--split", "test").stdout)[0] == "test"
+
+
+@pytest.mark.parametrize("kind", ["notes", "roll"])
+def test_training_never_reads_the_test_split(
+    kind: str, jsb: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `saurus music train jsb` hands the trainer: train and valid, never a test piece."""
+    from saurus.cli import main as cli_main
+    from saurus.cli import music_frames
+
+    seen: dict[str, list] = {}
+
+    def trainer(train: list, valid: list, config: object, quiet: bool) -> tuple:
+        seen.update(train=train, valid=valid)
+        raise SystemExit(0)  # stop before saving: only the pieces handed over matter
+
+    name = "train_roll_model" if kind == "roll" else "train_notes_model"
+    monkeypatch.setattr(music_frames, name, trainer)
+    out = str(tmp_path / "m.saurus")
+    args = ["music", "train", "jsb", "--frames", kind, "--hidden", "8", "-o", out, "-q"]
+    with pytest.raises(SystemExit):
+        cli_main.main(args)
+    test = {p.tobytes() for p in jsb["test"]}
+    assert len(seen["train"]) == len(jsb["train"]) and len(seen["valid"]) == len(jsb["valid"])
+    assert not any(p.tobytes() in test for p in [*seen["train"], *seen["valid"]])

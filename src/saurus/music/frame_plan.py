@@ -13,18 +13,23 @@ makes in the T seconds left to train:
 
     E(L, H) = T / (s(W(L, H)) U)
 
-The size is the largest rung of SIZES (one layer up to 256 units, then two) with
+The size is the largest rung of SIZES (one layer up to 384 units, then two) with
 
-    E >= MIN_PASSES          (it converges: JSB's one-layer 256 LSTM notes model settled
-                              after about 45 passes, the roll model after about 100 epochs)
-    P <= MAX_PARAMS * U      (the data bound, P its parameters)
+    E >= min_passes          (notes 40, roll 50: it has converged, or nearly)
+    P <= max_params U        (the data bound, P its parameters: notes 40 an id, roll 150 a frame)
 
-and the smallest rung when none qualifies. Measured on JSB Chorales with 2 threads
-(notes, validation NLL, first frame not scored): 1 x 256 reached 5.33 in 120 s and 5.27
-when it settled; 2 x 384 reached 5.33 at 310 s and 4.91 at 600 s on one thread, where
-1 x 512 settled at 5.00. Then, around the size:
+and the smallest rung when none qualifies. Measured on JSB Chorales (validation NLL per
+frame, all frames; 2 threads unless said):
+  notes  1 x 256 reached 5.35 in 120 s and settled at 5.30 after about 45 passes;
+         on one thread in 600 s, 1 x 512 settled at 5.03, and 2 x 384 reached 4.94
+         (47 passes, still improving).
+  roll   at 120 s, batch 4: 1 x 256 8.23 to 8.29 (110 to 134 epochs), 1 x 384 8.18
+         (86 epochs, one thread), 2 x 256 8.25 (71); on one thread, 2 x 384 reached
+         8.08 at 290 s and settled at 8.02 (120 epochs), 1 x 256 settled at 8.29.
+Then, around the size:
 
-    dropout   0.3, or 0.4 past 10 parameters a unit (the bigger models overfit more)
+    dropout   0.3, or 0.4 past 10 parameters an id (notes) or 50 a frame (roll): the
+              bigger models overfit more (roll 1 x 256: 27 a frame, 2 x 384: 140)
     lr        lr_256 sqrt(256 / H)       (notes 3e-3, roll 3e-3 at batch 4)
 
 Every value the user gives wins; a run with a size given is not measured.
@@ -33,13 +38,14 @@ Every value the user gives wins; a run with a size given is not measured.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-SIZES: tuple[tuple[int, int], ...] = ((1, 64), (1, 96), (1, 128), (1, 192), (1, 256), (2, 384))
+SIZES: tuple[tuple[int, int], ...] = ((1, 64), (1, 96), (1, 128), (1, 192), (1, 256), (1, 384), (2, 384))
 MEASURED = ((1, 128), (2, 384))  # the two rungs timed: the ends of the ladder that matter
-DROPOUT_FROM = 10.0  # parameters a unit past which dropout rises
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+TIMED_STEPS, TIMED_SECONDS = 3, 0.25  # steps a rung is timed for: up to 3, stopping past 0.25 s
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class FrameRules:
     lr_256: float
     input_width: int  # I: the first layer's input (notes: the torch embedding; roll: 88 keys)
     outputs: int  # O
+    dropout_from: float  # parameters a unit past which dropout rises
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,16 @@ class FramePlan:
     lr: float
     passes: float | None  # E of the size chosen (None: not measured)
     lines: list[str] = field(default_factory=list)
+
+
+def step_seconds(step: Callable[[], object]) -> float:
+    """The mean seconds of `step`, run up to TIMED_STEPS times (fewer past TIMED_SECONDS)."""
+    spent, runs = 0.0, 0
+    while runs < TIMED_STEPS and spent < TIMED_SECONDS:
+        begin = time.perf_counter()
+        step()
+        spent, runs = spent + time.perf_counter() - begin, runs + 1
+    return spent / runs
 
 
 def work(cell: str, layers: int, hidden: int, rules: FrameRules) -> float:
@@ -81,7 +98,7 @@ def lr_for(hidden: int, rules: FrameRules) -> float:
 
 
 def dropout_for(cell: str, layers: int, hidden: int, units: int, rules: FrameRules) -> float:
-    return 0.4 if params(cell, layers, hidden, rules) > DROPOUT_FROM * units else 0.3
+    return 0.4 if params(cell, layers, hidden, rules) > rules.dropout_from * units else 0.3
 
 
 def seconds_per_unit(
@@ -136,6 +153,6 @@ def plan_frames(
     return FramePlan(chosen[0], chosen[1], dropout, lr, passes, lines)
 
 
-NOTES_RULES = FrameRules("ids", min_passes=30, max_params=40, lr_256=3e-3, input_width=64, outputs=89)
-ROLL_RULES = FrameRules("frames", min_passes=100, max_params=150, lr_256=3e-3, input_width=88, outputs=88)
+NOTES_RULES = FrameRules("ids", 40, 40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10)
+ROLL_RULES = FrameRules("frames", 50, 150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50)
 EVAL_SHARE = 0.1  # of the training time: the validation pass after every pass over the data

@@ -25,7 +25,6 @@ SORT_WINDOW batches (less padding), cut into batches, and the batches shuffled.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -35,6 +34,7 @@ import numpy as np
 from saurus.errors import OptionError
 from saurus.music.frame_eval import Convention, nll_per_frame
 from saurus.music.frame_model import FrameModel, create_frame_model, frame_vocab, padded_ids, piece_ids
+from saurus.music.frame_plan import step_seconds
 from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
 from saurus.music.frame_trainees import NumpyFrameTrainee
 from saurus.music.jsb import PITCHES
@@ -281,7 +281,5 @@ def measure_notes(
     for layers, hidden in rungs:
         trainee = new_trainee(replace(config, layers=layers, hidden=hidden), pitches)
         trainee.train_batch(warm)
-        begin = time.perf_counter()
-        trainee.train_batch(batch)
-        out[(layers, hidden)] = (time.perf_counter() - begin) / count
+        out[(layers, hidden)] = step_seconds(lambda t=trainee: t.train_batch(batch)) / count
     return out

@@ -31,6 +31,7 @@ import numpy as np
 from saurus.errors import DataError, OptionError
 from saurus.models.roll import KEYS, RollModel, pad_rolls
 from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
+from saurus.music.frame_plan import step_seconds
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
 from saurus.training.interrupts import step_signals
 
@@ -174,9 +175,8 @@ def measure_roll(
         sized = replace(config, layers=layers, hidden=hidden)
         trainee = trainee_for(new_roll_model(sized, train), sized)
         trainee.train_batch(*pad_rolls(pieces[:2]), rng)
-        begin = time.perf_counter()
-        trainee.train_batch(rolls, lengths, rng)
-        out[(layers, hidden)] = (time.perf_counter() - begin) / float(lengths.sum())
+        seconds = step_seconds(lambda t=trainee: t.train_batch(rolls, lengths, rng))
+        out[(layers, hidden)] = seconds / float(lengths.sum())
     return out
 
 

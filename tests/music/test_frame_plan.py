@@ -41,11 +41,15 @@ def test_the_speed_line_goes_through_both_measured_points() -> None:
 def test_the_plan_is_the_largest_rung_with_enough_passes(seconds: float) -> None:
     units = 60_000
     plan = plan_frames("lstm", units, seconds, NOTES_RULES, speeds())
+    rules = NOTES_RULES
     fits = [
         r
         for r in SIZES
-        if passes(r, seconds, units) >= NOTES_RULES.min_passes
-        and params("lstm", *r, NOTES_RULES) <= NOTES_RULES.max_params * units
+        if (
+            passes(r, seconds, units) >= rules.min_passes
+            or passes(r, seconds, units) * units >= rules.per_param * params("lstm", *r, rules)
+        )
+        and params("lstm", *r, rules) <= rules.max_params * units
     ]
     assert (plan.layers, plan.hidden) == (fits[-1] if fits else SIZES[0])
     assert plan.passes == pytest.approx(passes((plan.layers, plan.hidden), seconds, units))
@@ -107,3 +111,12 @@ def test_the_roll_model_counts_frames() -> None:
     assert dropout_for("lstm", 1, 256, frames, ROLL_RULES) == 0.3
     assert dropout_for("lstm", 2, 384, frames, ROLL_RULES) == 0.4
     assert params("lstm", 2, 384, ROLL_RULES) <= ROLL_RULES.max_params * frames
+
+
+def test_data_too_big_to_pass_over_often_plans_by_units_a_parameter() -> None:
+    units = 3_000_000  # ids: far more than the run can read 40 times
+    plan = plan_frames("lstm", units, 600.0, NOTES_RULES, speeds())
+    assert plan.passes is not None and plan.passes < NOTES_RULES.min_passes
+    size = params("lstm", plan.layers, plan.hidden, NOTES_RULES)
+    assert plan.passes * units >= NOTES_RULES.per_param * size
+    assert (plan.layers, plan.hidden) != SIZES[0]

@@ -15,7 +15,10 @@ makes in the T seconds left to train:
 
 The size is the largest rung of SIZES (one layer up to 384 units, then two) with
 
-    E >= min_passes          (notes 40, roll 50: it has converged, or nearly)
+    E >= min_passes          (notes 40, roll 50: it has converged, or nearly),
+      or E U >= R P          (data too big to pass over that often: it reads R units a
+                              parameter, notes 4 ids as the token planner's 4 characters,
+                              roll 1 frame of 88 notes)
     P <= max_params U        (the data bound, P its parameters: notes 40 an id, roll 150 a frame)
 
 and the smallest rung when none qualifies. Measured on JSB Chorales (validation NLL per
@@ -59,6 +62,7 @@ class FrameRules:
     input_width: int  # I: the first layer's input (notes: the torch embedding; roll: 88 keys)
     outputs: int  # O
     dropout_from: float  # parameters a unit past which dropout rises
+    per_param: float  # R: units read a parameter that qualify a size however few the passes
 
 
 @dataclass(frozen=True)
@@ -136,23 +140,29 @@ def plan_frames(
         def passes_of(rung: tuple[int, int]) -> float:
             return train_seconds / max(cost(work(cell, *rung, rules)) * units, 1e-12)
 
-        fits = [
-            r
-            for r in rungs
-            if passes_of(r) >= rules.min_passes and params(cell, *r, rules) <= rules.max_params * units
-        ]
+        def fits_in(rung: tuple[int, int]) -> bool:
+            size = params(cell, *rung, rules)
+            enough = passes_of(rung) >= rules.min_passes or passes_of(rung) * units >= rules.per_param * size
+            return enough and size <= rules.max_params * units
+
+        fits = [r for r in rungs if fits_in(r)]
         chosen = fits[-1] if fits else rungs[0]
         passes = passes_of(chosen)
         lines.append(
             f"size {chosen[0]} x {chosen[1]}: about {passes:.0f} passes over {units:,} training {rules.unit} "
-            f"in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} passes and at most "
-            f"{rules.max_params:g} parameters a unit{'' if fits else '; none had: the smallest'})"
+            f"in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} passes or "
+            f"{rules.per_param:g} {rules.unit} read a parameter, and at most {rules.max_params:g} "
+            f"parameters a unit{'' if fits else '; none had: the smallest'})"
         )
     dropout = dropout_for(cell, *chosen, units, rules)
     lr = lr_for(chosen[1], rules)
     return FramePlan(chosen[0], chosen[1], dropout, lr, passes, lines)
 
 
-NOTES_RULES = FrameRules("ids", 40, 40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10)
-ROLL_RULES = FrameRules("frames", 50, 150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50)
+NOTES_RULES = FrameRules(
+    "ids", 40, max_params=40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10, per_param=4
+)
+ROLL_RULES = FrameRules(
+    "frames", 50, max_params=150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50, per_param=1
+)
 EVAL_SHARE = 0.1  # of the training time: the validation pass after every pass over the data

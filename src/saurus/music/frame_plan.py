@@ -15,7 +15,7 @@ makes in the T seconds left to train:
 
 The size is the largest rung of SIZES (one layer up to 384 units, then two) with
 
-    E >= min_passes          (notes 40, roll 50: it has converged, or nearly),
+    E >= min_passes          (notes 40, roll 80: it has converged, or nearly),
       or E U >= R P          (data too big to pass over that often: it reads R units a
                               parameter, notes 4 ids as the token planner's 4 characters,
                               roll 1 frame of 88 notes)
@@ -28,7 +28,8 @@ frame, all frames; 2 threads unless said):
          (47 passes, still improving).
   roll   at 120 s, batch 4: 1 x 256 8.23 to 8.29 (110 to 134 epochs), 1 x 384 8.18
          (86 epochs, one thread), 2 x 256 8.25 (71); on one thread, 2 x 384 reached
-         8.08 at 290 s and settled at 8.02 (120 epochs), 1 x 256 settled at 8.29.
+         8.08 at 290 s and settled at 8.02 (120 epochs), 1 x 256 settled at 8.29; at
+         120 s with 2 threads, 2 x 384 made 49 to 54 epochs and reached 8.23 to 8.27.
 Then, around the size:
 
     dropout   0.3, or 0.4 past 10 parameters an id (notes) or 50 a frame (roll): the
@@ -55,7 +56,7 @@ TIMED_STEPS, TIMED_SECONDS = 3, 0.25  # steps a rung is timed for: up to 3, stop
 class FrameRules:
     """What differs between the two frame models."""
 
-    unit: str  # what U counts: "ids" or "frames"
+    unit: str  # what U counts: "id" or "frame"
     min_passes: float
     max_params: float  # per unit
     lr_256: float
@@ -148,11 +149,12 @@ def plan_frames(
         fits = [r for r in rungs if fits_in(r)]
         chosen = fits[-1] if fits else rungs[0]
         passes = passes_of(chosen)
+        per = f"{rules.per_param:g} {rules.unit}{'' if rules.per_param == 1 else 's'}"
         lines.append(
-            f"size {chosen[0]} x {chosen[1]}: about {passes:.0f} passes over {units:,} training {rules.unit} "
-            f"in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} passes or "
-            f"{rules.per_param:g} {rules.unit} read a parameter, and at most {rules.max_params:g} "
-            f"parameters a unit{'' if fits else '; none had: the smallest'})"
+            f"size {chosen[0]} x {chosen[1]}: about {passes:.0f} passes over {units:,} training "
+            f"{rules.unit}s in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} "
+            f"passes or {per} read a parameter, and at most {rules.max_params:g} parameters a "
+            f"{rules.unit}{'' if fits else '; none had: the smallest'})"
         )
     dropout = dropout_for(cell, *chosen, units, rules)
     lr = lr_for(chosen[1], rules)
@@ -160,9 +162,9 @@ def plan_frames(
 
 
 NOTES_RULES = FrameRules(
-    "ids", 40, max_params=40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10, per_param=4
+    "id", 40, max_params=40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10, per_param=4
 )
 ROLL_RULES = FrameRules(
-    "frames", 50, max_params=150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50, per_param=1
+    "frame", 80, max_params=150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50, per_param=1
 )
 EVAL_SHARE = 0.1  # of the training time: the validation pass after every pass over the data

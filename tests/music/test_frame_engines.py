@@ -136,3 +136,13 @@ def test_auto_trains_with_numpy_where_torch_is_missing() -> None:
     done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok without torch" in done.stdout
+
+
+@pytest.mark.torch
+def test_a_piece_longer_than_the_transformers_positions_is_one_clear_error() -> None:
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    pieces = [rng.random((40, PITCHES)) < 0.3 for _ in range(2)]
+    config = FrameTrainConfig(family="transformer", context=16, engine="torch", hidden=8, heads=2)
+    with pytest.raises(OptionError, match="--context"):
+        train_frames(pieces, pieces, config, pitches=PITCHES)

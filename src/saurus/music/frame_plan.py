@@ -23,9 +23,11 @@ The size is the largest rung of SIZES (one layer up to 384 units, then two) with
 
 and the smallest rung when none qualifies. Measured on JSB Chorales (validation NLL per
 frame, all frames; 2 threads unless said):
-  notes  1 x 256 reached 5.35 in 120 s and settled at 5.30 after about 45 passes;
-         on one thread in 600 s, 1 x 512 settled at 5.03, and 2 x 384 reached 4.94
-         (47 passes, still improving).
+  notes  (every piece transposed) 1 x 256 reached 5.35 in 120 s and settled at 5.30
+         after about 45 passes, 1 x 384 5.25; on one thread in 600 s, 1 x 512 settled
+         at 5.03, and 2 x 384 reached 4.94 (47 passes, still improving). With half the
+         pieces in their own key (saurus.music.transposing): 4.83 at 120 s, 4.73 at
+         600 s (2 x 384).
   roll   at 120 s, batch 4: 1 x 256 8.23 to 8.29 (110 to 134 epochs), 1 x 384 8.18
          (86 epochs, one thread), 2 x 256 8.25 (71); on one thread, 2 x 384 reached
          8.08 at 290 s and settled at 8.02 (120 epochs), 1 x 256 settled at 8.29; at

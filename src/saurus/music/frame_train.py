@@ -13,9 +13,10 @@ the same batches from the same seed. "auto" is torch where it is installed. The 
 CharModel folds the input embedding into layer 0 (an embedding of V rows of G H), so
 `embed` shapes the torch model only; `threads` sets torch's threads only.
 
-Transposition augmentation: each time a piece is drawn, it is shifted by k semitones, k
-uniform over the shifts in [-transpose, transpose] that keep every note in 0..P-1
-(k = 0 always qualifies):
+Transposition augmentation: each time a piece is drawn, it keeps its key with
+probability keep_key, and is otherwise shifted by k semitones, k uniform over the shifts
+in [-transpose, transpose] that keep every note in 0..P-1 (k = 0 always qualifies;
+saurus.music.transposing):
 
     y'_k = y_k + k  for a pitch,   FRAME_END stays   (the order within a frame is kept)
 
@@ -38,6 +39,7 @@ from saurus.music.frame_plan import step_seconds
 from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
 from saurus.music.frame_trainees import NumpyFrameTrainee
 from saurus.music.jsb import PITCHES
+from saurus.music.transposing import NOTES_KEEP, draw_shift
 from saurus.training.config import INSTALL_HINT, torch_available
 from saurus.training.masked_fit import MaskedTrainee, fit_masked
 
@@ -67,6 +69,7 @@ class FrameTrainConfig:
     patience: int = 5
     max_passes: int = 10_000
     transpose: int = 6  # largest shift in semitones; 0: no augmentation
+    keep_key: float = NOTES_KEEP  # the share of pieces left in their own key (music.transposing)
     seed: int = 0
     threads: int | None = None
     convention: Convention = "skip-first"  # the validation NLL that early stopping reads
@@ -147,6 +150,7 @@ def passes(
     transpose: int,
     rng: np.random.Generator,
     pitches: int = PITCHES,
+    keep_key: float = 0.0,
 ) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """A function giving one pass of (B, L) batches, freshly shuffled and transposed."""
 
@@ -154,7 +158,8 @@ def passes(
         drawn = []
         for i in rng.permutation(len(sequences)):
             y = sequences[i]
-            k = int(rng.choice(shifts(y, transpose, pitches))) if transpose else 0
+            allowed = shifts(y, transpose, pitches) if transpose else np.zeros(1, int)
+            k = draw_shift(int(allowed[0]), int(allowed[-1]), keep_key, rng)
             drawn.append(transposed(y, k, pitches))
         window = batch * SORT_WINDOW
         groups = []
@@ -231,6 +236,12 @@ def train_frames(
     with the best validation weights (those so far, after a Ctrl-C)."""
     config = config.resolved()
     train_ids, valid_ids = piece_ids(train), piece_ids(valid)
+    longest = max(len(y) for y in [*train_ids, *valid_ids])
+    if config.family == "transformer" and longest > config.context:
+        raise OptionError(
+            f"the longest piece is {longest:,} notes and frame ends, more than the transformer's "
+            f"{config.context:,} positions: give --context {longest} or more, or use a recurrent --model"
+        )
     trainee = new_trainee(config, pitches)
     scored: list[dict[Convention, float]] = []  # both conventions of every evaluation
 
@@ -241,7 +252,7 @@ def train_frames(
     rng = np.random.default_rng(config.seed)
     fit = fit_masked(
         trainee,
-        passes(train_ids, config.batch, config.transpose, rng, pitches),
+        passes(train_ids, config.batch, config.transpose, rng, pitches, config.keep_key),
         evaluate,
         lr=config.lr,
         budget_s=config.budget_s,

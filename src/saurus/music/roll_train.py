@@ -2,8 +2,9 @@
 either engine, scored as the papers score it (saurus.music.frame_eval).
 
 Each epoch shuffles the training pieces into batches of `batch` pieces (padded, masked),
-optionally transposes every piece by k semitones, k drawn per piece per epoch uniformly
-from the shifts in -max_shift..max_shift that keep all its notes on the 88 keys:
+optionally transposes every piece by k semitones: k = 0 with probability keep_key, else
+drawn per piece per epoch uniformly from the shifts in -max_shift..max_shift that keep
+all its notes on the 88 keys (saurus.music.transposing):
 
     k in [max(-max_shift, -lo), min(max_shift, 87 - hi)]   (lo, hi: its lowest, highest key)
 
@@ -33,6 +34,7 @@ from saurus.models.roll import KEYS, RollModel, pad_rolls
 from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
 from saurus.music.frame_plan import step_seconds
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
+from saurus.music.transposing import ROLL_KEEP, draw_shift
 from saurus.training.interrupts import step_signals
 
 ENGINES = ("numpy", "torch")
@@ -50,11 +52,12 @@ class RollConfig:
     clip: float = 1.0
     batch: int = 4  # small batches: JSB at 120 s, batch 4 reached 8.23 (valid), 2 8.27, 8 8.46
     max_shift: int = 6  # transposition augmentation (0: none); at batch 8, 120 s: 8.46 vs 8.62 without
+    keep_key: float = ROLL_KEEP  # the share of pieces left in their own key each epoch
     budget_s: float = 120.0
     max_epochs: int = 10_000
     patience: int = 20
     decay: float = 0.5  # the learning rate's factor after `decay_after` epochs without progress
-    decay_after: int = 3
+    decay_after: int = 5  # 3 stopped 2 x 384 at epoch 53 of 600 s (valid noise halved lr 6 times)
     select: Convention = "all"
     seed: int = 0
 
@@ -67,6 +70,8 @@ class RollConfig:
             raise OptionError("the batch, epochs, patience and decay_after must be positive")
         if not (self.lr > 0 and self.budget_s > 0 and 0 < self.decay <= 1 and self.max_shift >= 0):
             raise OptionError("lr and budget_s must be positive, decay in (0, 1], max_shift 0 or more")
+        if not 0 <= self.keep_key <= 1:
+            raise OptionError(f"keep_key is a share of the pieces, 0 to 1, not {self.keep_key}")
 
 
 @dataclass
@@ -104,15 +109,14 @@ def transpose(piece: np.ndarray, k: int) -> np.ndarray:
     return np.roll(piece, k, axis=1)
 
 
-def augmented(pieces: Sequence[np.ndarray], max_shift: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Every piece shifted by its own k, uniform over its allowed shifts."""
+def augmented(
+    pieces: Sequence[np.ndarray], max_shift: int, rng: np.random.Generator, keep: float = 0.0
+) -> list[np.ndarray]:
+    """Every piece shifted by its own k: 0 with probability `keep`, else uniform over its
+    allowed shifts (saurus.music.transposing)."""
     if max_shift == 0:
         return list(pieces)
-    out = []
-    for p in pieces:
-        lo, hi = shift_range(p, max_shift)
-        out.append(np.roll(p, int(rng.integers(lo, hi + 1)), axis=1))
-    return out
+    return [np.roll(p, draw_shift(*shift_range(p, max_shift), keep, rng), axis=1) for p in pieces]
 
 
 def score(
@@ -203,7 +207,9 @@ def train_roll(
         try:
             while epoch < config.max_epochs:
                 epoch += 1
-                pieces = augmented([train[i] for i in rng.permutation(len(train))], config.max_shift, rng)
+                pieces = augmented(
+                    [train[i] for i in rng.permutation(len(train))], config.max_shift, rng, config.keep_key
+                )
                 nats = count = 0.0
                 for b in range(0, len(pieces), config.batch):
                     rolls, lengths = pad_rolls(pieces[b : b + config.batch])

@@ -17,9 +17,9 @@ import numpy as np
 
 # The share of pieces left in their own key each pass, chosen on JSB's validation split
 # (NLL per frame, all frames, 2 cores): the notes model at 120 s 5.247 with every piece
-# shifted, 4.830 with half kept. The roll model at 120 s (1 x 384): 8.21 with none kept,
-# 8.205 with a quarter, 8.26 to 8.29 with half; at 600 s (2 x 384) a quarter kept overfit
-# by epoch 52 (8.06, stopped at 160 s), none kept went on to 8.02 at 420 s.
+# shifted, 4.830 with half kept. The roll model is a wash: at 120 s (1 x 384) none kept
+# 8.17 to 8.21, a quarter 8.19 to 8.21, half 8.26 to 8.29; at 600 s (2 x 384) none kept
+# 8.11 (stopped at 301 s), a quarter 8.06 (stopped at 160 s). None, the simpler.
 NOTES_KEEP = 0.5
 ROLL_KEEP = 0.0
 

@@ -155,8 +155,8 @@ def plan_frames(
         lines.append(
             f"size {chosen[0]} x {chosen[1]}: about {passes:.0f} passes over {units:,} training "
             f"{rules.unit}s in {train_seconds:.0f} s (the largest with at least {rules.min_passes:g} "
-            f"passes or {per} read a parameter, and at most {rules.max_params:g} parameters a "
-            f"{rules.unit}{'' if fits else '; none had: the smallest'})"
+            f"passes or {per} read per parameter, and at most {rules.max_params:g} parameters per "
+            f"{rules.unit}{'' if fits else '; none qualified, so the smallest'})"
         )
     dropout = dropout_for(cell, *chosen, units, rules)
     lr = lr_for(chosen[1], rules)

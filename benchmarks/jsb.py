@@ -28,18 +28,18 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from yardsticks import YARDSTICKS, run  # (this folder: one way to run and time a contender)
 
 from saurus.music.frame_baselines import IndependentNotes, NoteMarkov
 from saurus.music.frame_eval import nll_per_frame
 from saurus.music.frame_sources import read_frame_source
 
-YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "yardsticks" / "jsb_lstm.py"
+YARDSTICK = YARDSTICKS / "jsb_lstm.py"
 MODELS = ("notes", "roll", "yardstick")
 NLL_LINE = re.compile(
     r"^(\w+): ([\d.]+) nats per frame \(all frames\), ([\d.]+) \(first frame not scored\), "
@@ -56,15 +56,6 @@ PUBLISHED = (  # JSB Chorales test NLL per frame as the papers print them, in th
     ("RNN-NADE", "5.56", "all", "Boulanger-Lewandowski et al. 2012"),
     ("RNN-NADE (Hessian-free)", "5.19", "all", "Boulanger-Lewandowski et al. 2012"),
 )
-
-
-def run(command: list[str], env: dict[str, str]) -> tuple[str, float]:
-    """stdout + stderr of a command and its wall-clock seconds; a failure ends the benchmark."""
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{(done.stdout + done.stderr)[-2000:]}")
-    return done.stdout + done.stderr, time.perf_counter() - start
 
 
 def nll_of(output: str) -> dict[str, float]:

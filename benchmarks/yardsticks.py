@@ -51,10 +51,11 @@ def split_files(corpus: str, folder: Path) -> tuple[Path, Path]:
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[str, float]:
+    """stdout + stderr of a command and its wall-clock seconds; a failure ends the benchmark."""
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
+        raise SystemExit(f"failed: {' '.join(command)}\n{(done.stdout + done.stderr)[-2000:]}")
     return done.stdout + done.stderr, time.perf_counter() - start
 
 

@@ -182,23 +182,27 @@ def given(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+PLANNED = ("hidden", "layers", "dropout", "lr")  # what the frame planner fills in when not given
+
+
+def shared_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The options both frame configs take under the same names, where the user gave them."""
+    return given(
+        **{name: getattr(args, name) for name in PLANNED},
+        clip=args.clip,
+        batch=args.batch_size,
+        budget_s=args.time_budget,
+        patience=NEVER if args.patience == 0 else args.patience,
+    )
+
+
 def roll_config(args: argparse.Namespace, engine: str) -> RollConfig:
     if args.model not in ("lstm", "gru", "rnn"):
         raise OptionError(f"--frames roll is recurrent: --model lstm, gru or rnn, not {args.model}")
     return dataclasses.replace(
         RollConfig(engine=engine, cell=args.model, seed=args.seed),
-        **given(
-            hidden=args.hidden,
-            layers=args.layers,
-            dropout=args.dropout,
-            lr=args.lr,
-            clip=args.clip,
-            batch=args.batch_size,
-            max_shift=args.transpose,
-            budget_s=args.time_budget,
-            max_epochs=whole_epochs(args),
-            patience=NEVER if args.patience == 0 else args.patience,
-        ),
+        **shared_given(args),
+        **given(max_shift=args.transpose, max_epochs=whole_epochs(args)),
     )
 
 
@@ -207,19 +211,12 @@ def notes_config(args: argparse.Namespace) -> FrameTrainConfig:
         raise OptionError("--frames notes: --model lstm, gru, rnn or transformer, not classic")
     config = dataclasses.replace(
         FrameTrainConfig(family=args.model, seed=args.seed, threads=args.threads, engine=args.engine),
+        **shared_given(args),
         **given(
-            hidden=args.hidden,
-            layers=args.layers,
-            dropout=args.dropout,
             heads=args.heads,
             context=args.context,
-            lr=args.lr,
-            clip=args.clip,
-            batch=args.batch_size,
             transpose=args.transpose,
-            budget_s=args.time_budget,
             max_passes=whole_epochs(args),
-            patience=NEVER if args.patience == 0 else args.patience,
         ),
     )
     return config.resolved()
@@ -245,7 +242,7 @@ def cmd_train_frames(args: argparse.Namespace) -> int:
         f"{source.name}: {len(train)} pieces ({piece_frames(train):,} frames) to train on, "
         f"{len(valid)} ({piece_frames(valid):,} frames) to validate on; {kind} model, {config.engine}"
     )
-    given_fields = {k for k in ("hidden", "layers", "dropout", "lr") if getattr(args, k) is not None}
+    given_fields = set(shared_given(args)) & set(PLANNED)
     timed = args.time_budget is not None or args.epochs is None
     config, plan = sized(config, train, given_fields, timed)
     for line in plan.lines:

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from saurus.errors import DataError, OptionError
-from saurus.models.roll import KEYS
+from saurus.models.roll import KEYS, pad_rolls
 from saurus.music import roll_train
-from saurus.music.roll_train import RollConfig, augmented, evaluate_roll, shift_range, train_roll, transpose
+from saurus.music.roll_train import (
+    RollConfig,
+    augmented,
+    evaluate_roll,
+    new_roll_model,
+    opening_rates,
+    shift_range,
+    train_roll,
+    transpose,
+)
 
 
 def chorale(start: int, length: int, root: int) -> np.ndarray:
@@ -106,6 +116,31 @@ def test_ctrl_c_before_the_first_epoch_ends_keeps_the_weights_of_the_moment(
     assert evaluate_roll(result.model, VALID) == pytest.approx(result.valid, rel=1e-6)
 
 
+def test_the_opening_is_fit_on_the_first_frames_by_hand() -> None:
+    a, b, c = (np.zeros((2, KEYS), dtype=bool) for _ in range(3))
+    a[0, 10] = b[0, 10] = c[0, 20] = True
+    a[1, 5] = True  # a later frame: only in the prior
+    rates = np.full(KEYS, 0.1)
+    q = opening_rates([a, b, c], rates, prior=2.0)
+    assert q[10] == pytest.approx((2 + 0.2) / 5) and q[20] == pytest.approx((1 + 0.2) / 5)
+    assert q[5] == q[0] == pytest.approx(0.2 / 5)
+    model = new_roll_model(RollConfig(hidden=4), TRAIN)
+    want = opening_rates(TRAIN, (np.concatenate(TRAIN).sum(axis=0) + 0.5) / (sum(map(len, TRAIN)) + 1.0))
+    np.testing.assert_allclose(1 / (1 + np.exp(-model.params["first.b"])), np.clip(want, 1e-4, 1), rtol=1e-5)
+    assert not new_roll_model(RollConfig(hidden=4, opening=False), TRAIN).opening
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("torch", marks=pytest.mark.torch)])
+def test_training_leaves_the_opening_as_it_was_fit(engine: str) -> None:
+    if engine == "torch":
+        pytest.importorskip("torch")
+    config = RollConfig(engine=engine, hidden=8, lr=2e-2, batch=4, max_epochs=3, max_shift=4, seed=2)
+    result = train_roll(TRAIN, VALID, config)
+    fit = new_roll_model(config, TRAIN)
+    np.testing.assert_allclose(result.model.params["first.b"], fit.params["first.b"], rtol=1e-6)
+    assert not np.allclose(result.model.params["head.b"], fit.params["head.b"])
+
+
 def test_transposition_keeps_every_note_on_the_keys() -> None:
     piece = np.zeros((3, KEYS), dtype=bool)
     piece[0, 2], piece[2, 80] = True, True
@@ -131,3 +166,33 @@ def test_bad_settings_and_data_are_refused() -> None:
         train_roll(TRAIN, [], RollConfig())
     with pytest.raises(DataError, match="training piece 1"):
         train_roll([np.zeros((4, 12), bool)], VALID, RollConfig())
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("torch", marks=pytest.mark.torch)])
+def test_the_average_is_the_moving_mean_of_the_weights_by_hand(engine: str) -> None:
+    if engine == "torch":
+        pytest.importorskip("torch")
+    plain_config = RollConfig(engine=engine, hidden=5, dropout=0.0, lr=1e-2, seed=3)
+    averaged_config = replace(plain_config, average=0.5)
+    plain = roll_train.trainee_for(new_roll_model(plain_config, TRAIN), plain_config)
+    averaged = roll_train.trainee_for(new_roll_model(plain_config, TRAIN), averaged_config)
+    want = {k: w.astype(np.float64) for k, w in plain.snapshot().params.items()}
+    rng = np.random.default_rng(0)
+    for n, start in enumerate((0, 4, 2), 1):
+        rolls, lengths = pad_rolls(TRAIN[start : start + 3])
+        assert plain.train_batch(rolls, lengths, rng) == pytest.approx(
+            averaged.train_batch(rolls, lengths, rng)
+        )
+        rate = 1 - min(0.5, (1 + n) / (10 + n))  # 1 - 2/11, then 1 - 3/12, then 1/2
+        for name, w in plain.snapshot().params.items():
+            want[name] += rate * (w - want[name])
+    got = averaged.snapshot()
+    for name, w in want.items():
+        np.testing.assert_allclose(got.params[name], w, rtol=1e-5, atol=1e-6, err_msg=name)
+    valid, lengths = pad_rolls(VALID)
+    np.testing.assert_allclose(
+        averaged.log_likelihoods(valid, lengths), got.log_likelihoods(valid), rtol=1e-5, atol=1e-5
+    )
+    averaged.restore(plain.snapshot())  # both the weights and their average
+    for name, w in plain.snapshot().params.items():
+        np.testing.assert_allclose(averaged.snapshot().params[name], w, rtol=1e-6, err_msg=name)

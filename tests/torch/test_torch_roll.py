@@ -12,12 +12,26 @@ from saurus.errors import OptionError  # noqa: E402
 from saurus.models.roll import KEYS, RollModel, pad_rolls  # noqa: E402
 from saurus.training.backends.torch.roll import masked_nll, roll_from_numpy, roll_to_numpy  # noqa: E402
 
-CASES = [("lstm", "cho", 1), ("lstm", "cho", 2), ("gru", "torch", 2), ("rnn", "cho", 1)]
+CASES = [
+    ("lstm", "cho", 1, False),
+    ("lstm", "cho", 2, True),
+    ("gru", "torch", 2, False),
+    ("rnn", "cho", 1, True),
+]
 
 
-def numpy_model(cell: str, convention: str, layers: int, dtype: str = "float64") -> RollModel:
+def numpy_model(
+    cell: str, convention: str, layers: int, opening: bool = False, dtype: str = "float64"
+) -> RollModel:
     m = RollModel.create(
-        cell=cell, hidden=6, layers=layers, dropout=0.3, seed=2, dtype=dtype, convention=convention
+        cell=cell,
+        hidden=6,
+        layers=layers,
+        dropout=0.3,
+        seed=2,
+        dtype=dtype,
+        convention=convention,
+        first_rates=np.linspace(0.01, 0.5, KEYS) if opening else None,
     )
     rng = np.random.default_rng(3)
     for w in m.params.values():
@@ -30,10 +44,12 @@ def batch() -> tuple[np.ndarray, np.ndarray]:
     return pad_rolls([rng.random((t, KEYS)) < 0.1 for t in (6, 2, 4)], np.float64)
 
 
-@pytest.mark.parametrize("cell,convention,layers", CASES)
+@pytest.mark.parametrize("cell,convention,layers,opening", CASES)
 @pytest.mark.parametrize("skip_first", [False, True])
-def test_torch_nll_equals_numpy(cell: str, convention: str, layers: int, skip_first: bool) -> None:
-    m = numpy_model(cell, convention, layers, "float32")
+def test_torch_nll_equals_numpy(
+    cell: str, convention: str, layers: int, opening: bool, skip_first: bool
+) -> None:
+    m = numpy_model(cell, convention, layers, opening, "float32")
     rolls, lengths = batch()
     want, _, _ = m.loss(rolls.astype(np.float32), lengths, skip_first=skip_first)
     net = roll_from_numpy(m).eval()
@@ -44,9 +60,9 @@ def test_torch_nll_equals_numpy(cell: str, convention: str, layers: int, skip_fi
     assert float(got) == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.parametrize("cell,convention,layers", CASES)
-def test_numpy_torch_numpy_round_trips(cell: str, convention: str, layers: int) -> None:
-    m = numpy_model(cell, convention, layers)
+@pytest.mark.parametrize("cell,convention,layers,opening", CASES)
+def test_numpy_torch_numpy_round_trips(cell: str, convention: str, layers: int, opening: bool) -> None:
+    m = numpy_model(cell, convention, layers, opening)
     back = roll_to_numpy(roll_from_numpy(m), dtype="float64")
     assert (back.cell, back.hidden, back.layers, back.dropout, back.convention) == (
         cell,

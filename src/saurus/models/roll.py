@@ -4,6 +4,11 @@ previous frame (the RNN/LSTM/GRU rows of the polyphonic-music benchmark).
     x_t = y_{t-1} (t >= 1),  x_0 = 0            the previous frame, multi-hot (88,)
     xw^1_t = x_t W_x^1 + b^1                    h^k = layer_k(xw^k)
     xw^{k+1} = drop(h^k) W_x^{k+1} + b^{k+1}    l_t = drop(h^L_t) W_y + b_y   (88 logits)
+
+A model with an opening (the weight first.b) predicts the first frame from it alone,
+l_0 = first.b, rather than from h^L_0: the first frame's distribution is a block of its
+own (the state h_0 still feeds frame 1). Training fits it in closed form
+(saurus.music.roll_train) and leaves it out of the gradient steps.
     NLL(frame t) = -sum_j [y_tj log sigmoid(l_tj) + (1 - y_tj) log sigmoid(-l_tj)]
                  = sum_j softplus(l_tj) - y_tj l_tj
 
@@ -30,12 +35,16 @@ from saurus.models.cells import CELLS, CONVENTIONS, State, cell_for, sigmoid_, w
 from saurus.models.recurrent import DTYPES, MAX_LAYERS, LayerStack, dropout_mask
 
 KEYS = 88  # piano keys, one Bernoulli output each
+OPENING = "first.b"  # the first frame's own logits (a model with an opening)
 MAX_HIDDEN = 1 << 16  # a larger state is a typo or a forgery
 Params = dict[str, np.ndarray]
 
 
-def roll_shapes(cell: str, hidden: int, layers: int, convention: str = "cho") -> dict[str, tuple[int, ...]]:
-    """Every weight's shape: lk.Wx, lk.Wh, lk.b (and lk.bhn for the torch GRU), head.W, head.b."""
+def roll_shapes(
+    cell: str, hidden: int, layers: int, convention: str = "cho", opening: bool = False
+) -> dict[str, tuple[int, ...]]:
+    """Every weight's shape: lk.Wx, lk.Wh, lk.b (and lk.bhn for the torch GRU), head.W,
+    head.b, and first.b with an opening."""
     impl = cell_for(cell, convention)
     gh = impl.gates * hidden
     shapes: dict[str, tuple[int, ...]] = {}
@@ -47,6 +56,8 @@ def roll_shapes(cell: str, hidden: int, layers: int, convention: str = "cho") ->
             shapes[f"l{k}.{name}"] = (hidden,)
     shapes["head.W"] = (hidden, KEYS)
     shapes["head.b"] = (KEYS,)
+    if opening:
+        shapes[OPENING] = (KEYS,)
     return shapes
 
 
@@ -77,6 +88,12 @@ def previous_frames(rolls: np.ndarray) -> np.ndarray:
     x = np.zeros_like(rolls)
     x[1:] = rolls[:-1]
     return x
+
+
+def logits_of(rates: np.ndarray) -> np.ndarray:
+    """log p - log(1 - p) of probabilities (88,), kept within 1e-4 of 0 and 1."""
+    p = np.clip(np.asarray(rates, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p) - np.log1p(-p)
 
 
 def frame_nll(logits: np.ndarray, rolls: np.ndarray) -> np.ndarray:
@@ -119,10 +136,12 @@ class RollModel(LayerStack):
         dtype: str = "float32",
         convention: str = "cho",
         note_rates: np.ndarray | None = None,
+        first_rates: np.ndarray | None = None,
     ) -> RollModel:
         """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch, biases 0, LSTM forget biases 1;
         with `note_rates` (88,) (each key's frequency in training frames), head.b starts at
-        their logits, so the first step predicts like independent notes."""
+        their logits, so the first step predicts like independent notes; `first_rates`
+        (88,) gives the model an opening, first.b = their logits."""
         check_structure(cell, convention, hidden, layers, dropout, OptionError)
         if dtype not in DTYPES:
             raise OptionError(f"unknown dtype {dtype!r}; choose float32 or float64")
@@ -130,7 +149,7 @@ class RollModel(LayerStack):
         bound = 1.0 / np.sqrt(hidden)
         params = {
             name: rng.uniform(-bound, bound, shape).astype(DTYPES[dtype])
-            for name, shape in roll_shapes(cell, hidden, layers, convention).items()
+            for name, shape in roll_shapes(cell, hidden, layers, convention, first_rates is not None).items()
         }
         for k in range(layers):
             params[f"l{k}.b"][:] = 0.0
@@ -140,9 +159,15 @@ class RollModel(LayerStack):
                 params[f"l{k}.b"][hidden : 2 * hidden] = 1.0
         params["head.b"][:] = 0.0
         if note_rates is not None:
-            p = np.clip(np.asarray(note_rates, dtype=np.float64), 1e-4, 1 - 1e-4)
-            params["head.b"][:] = np.log(p) - np.log1p(-p)
+            params["head.b"][:] = logits_of(note_rates)
+        if first_rates is not None:
+            params[OPENING][:] = logits_of(first_rates)
         return cls(params, cell, hidden, layers, float(dropout), convention)
+
+    @property
+    def opening(self) -> bool:
+        """Whether the first frame has logits of its own (first.b)."""
+        return OPENING in self.params
 
     def num_params(self) -> int:
         return sum(w.size for w in self.params.values())
@@ -150,10 +175,15 @@ class RollModel(LayerStack):
     # --- whole batches ---
 
     def forward(
-        self, x: np.ndarray, state: list[State], rng: np.random.Generator | None = None
+        self,
+        x: np.ndarray,
+        state: list[State],
+        rng: np.random.Generator | None = None,
+        from_start: bool = False,
     ) -> tuple[np.ndarray, list[State], RollForward]:
         """Logits (W, B, 88) for the input frames x (W, B, 88) from `state`; the final state;
-        the backward cache. Dropout is on when `rng` is given."""
+        the backward cache. Dropout is on when `rng` is given; `from_start` (x_0 is a piece's
+        first input) puts an opening's logits at t = 0."""
         p, cell = self.params, self.layer_cell
         x = np.asarray(x, dtype=self.dtype)
         inputs: list[np.ndarray] = []
@@ -171,12 +201,14 @@ class RollModel(LayerStack):
             masks.append(mask)
             final.append(last)
         logits = (below.reshape(-1, self.hidden) @ p["head.W"] + p["head.b"]).reshape(*x.shape[:2], KEYS)
+        if from_start and self.opening and len(logits):
+            logits[0] = p[OPENING]
         return logits, final, RollForward(x, inputs, caches, masks, logits)
 
     def log_likelihoods(self, rolls: np.ndarray) -> np.ndarray:
         """(W, B) log P(y_t | y_<t) of every frame of a padded batch (padding: meaningless,
         mask it), without dropout."""
-        logits, _, _ = self.forward(previous_frames(rolls), self.zero_state(rolls.shape[1]))
+        logits, _, _ = self.forward(previous_frames(rolls), self.zero_state(rolls.shape[1]), from_start=True)
         return -frame_nll(logits, rolls)
 
     def loss(
@@ -188,7 +220,7 @@ class RollModel(LayerStack):
     ) -> tuple[float, int, RollForward]:
         """Mean nats per scored frame of a padded batch, the number of scored frames, the cache."""
         rolls = real_frames(rolls, lengths)
-        _, _, fwd = self.forward(previous_frames(rolls), self.zero_state(rolls.shape[1]), rng)
+        _, _, fwd = self.forward(previous_frames(rolls), self.zero_state(rolls.shape[1]), rng, True)
         mask = frame_mask(lengths, rolls.shape[0], skip_first)
         nll = np.where(mask, frame_nll(fwd.logits, rolls), 0.0)
         count = int(mask.sum())
@@ -203,8 +235,11 @@ class RollModel(LayerStack):
         weight = (mask / max(int(mask.sum()), 1)).astype(self.dtype)[..., None]
         target = real_frames(rolls, lengths).astype(self.dtype)
         dlogits = (sigmoid_(fwd.logits.copy()) - target) * weight
-        dlogits = dlogits.reshape(-1, KEYS)
         grads: Params = {}
+        if self.opening:  # l_0 is first.b: frame 0's error reaches no other weight
+            grads[OPENING] = dlogits[0].sum(axis=0)
+            dlogits[0] = 0.0
+        dlogits = dlogits.reshape(-1, KEYS)
         top = fwd.inputs[-1]
         grads["head.W"] = top.reshape(-1, self.hidden).T @ dlogits
         grads["head.b"] = dlogits.sum(axis=0)
@@ -244,6 +279,8 @@ class RollModel(LayerStack):
         previous = np.zeros((count, KEYS), dtype=self.dtype)
         for t in range(frames):
             logits, state = self.step(state, previous)
+            if t == 0 and self.opening:
+                logits = np.broadcast_to(self.params[OPENING], logits.shape)
             if temperature == 0:
                 out[t] = logits > 0
             else:
@@ -255,7 +292,7 @@ class RollModel(LayerStack):
     # --- files ---
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"kind": self.kind, "keys": KEYS, "convention": self.convention}
+        meta = {"kind": self.kind, "keys": KEYS, "convention": self.convention, "opening": self.opening}
         meta.update({k: getattr(self, k) for k in ("cell", "hidden", "layers", "dropout")})
         return meta, dict(self.params)
 
@@ -264,14 +301,17 @@ class RollModel(LayerStack):
         """The model of a file's metadata and arrays, every shape, dtype and value checked."""
         cell, hidden, layers = meta.get("cell"), meta.get("hidden"), meta.get("layers")
         dropout, convention = meta.get("dropout", 0.0), meta.get("convention", "cho")
+        opening = meta.get("opening", False)  # files of saurus before the opening have none
         if meta.get("keys") != KEYS:
             raise ModelFileError(f"the model is not over the {KEYS} piano keys")
+        if not isinstance(opening, bool):
+            raise ModelFileError(f"the opening must be true or false, not {opening!r}")
         check_structure(cell, convention, hidden, layers, dropout, ModelFileError)
         dtype = arrays.get("head.W", np.zeros(0, np.int8)).dtype
         if dtype not in (np.float32, np.float64):
             raise ModelFileError("the weight head.W is missing or not float32/float64")
         params = {}
-        for name, shape in roll_shapes(cell, hidden, layers, convention).items():
+        for name, shape in roll_shapes(cell, hidden, layers, convention, opening).items():
             array = arrays.get(name)
             if array is None or array.shape != shape or array.dtype != dtype:
                 raise ModelFileError(f"the weight {name} is missing or has the wrong shape")

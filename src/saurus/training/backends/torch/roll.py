@@ -6,11 +6,13 @@ RollNet reads rolls (B, W, 88) batch-first and predicts frame t from frames < t:
     x = [0, y_0, ..., y_{W-2}]          the previous frames, the first an empty frame
     h = rnn(x)  (torch.nn.LSTM / GRU / RNN over the 88-key multi-hot input, dropout
                  between layers)        logits = drop(h) W_y + b_y
+    logits_0 = first                    with an opening: a buffer, so no step moves it
 
 Weights (NumPy: row vectors, gate columns fused; torch: (G H, in) rows), as in
 saurus.training.backends.torch.convert:
 
     lk.Wx = W_ihk^T   lk.Wh = W_hhk^T   lk.b = b_ihk + b_hhk   head.W = W_out^T   head.b = b_out
+    first.b = first
 
 with the LSTM's gate blocks reordered and the GRU in NumPy's "torch" convention (z
 negated, the recurrent bias of n kept apart as lk.bhn).
@@ -24,25 +26,31 @@ import torch.nn.functional as F  # noqa: N812 (the usual name)
 from torch import nn
 
 from saurus.errors import OptionError
-from saurus.models.roll import KEYS, RollModel
+from saurus.models.roll import KEYS, OPENING, RollModel
 from saurus.training.backends.torch.convert import blocks, numpy_of, unblocks
 from saurus.training.backends.torch.modules import RNNS
 
 
 class RollNet(nn.Module):
-    def __init__(self, cell: str, hidden: int, layers: int, dropout: float) -> None:
+    first: torch.Tensor | None
+
+    def __init__(self, cell: str, hidden: int, layers: int, dropout: float, opening: bool = False) -> None:
         super().__init__()
         self.cell, self.hidden, self.layers, self.dropout_p = cell, hidden, layers, dropout
         between = dropout if layers > 1 else 0.0  # torch warns about dropout after a last layer
         self.rnn = RNNS[cell](KEYS, hidden, num_layers=layers, batch_first=True, dropout=between)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, KEYS)
+        self.register_buffer("first", torch.zeros(KEYS) if opening else None)
 
     def forward(self, rolls: torch.Tensor) -> torch.Tensor:
         """Logits (B, W, 88) of every frame of rolls (B, W, 88) given the frames before it."""
         previous = F.pad(rolls[:, :-1], (0, 0, 1, 0))
         h, _ = self.rnn(previous)
-        return self.head(self.drop(h))
+        logits = self.head(self.drop(h))
+        if self.first is None:
+            return logits
+        return torch.cat([self.first.expand(len(rolls), 1, KEYS), logits[:, 1:]], dim=1)
 
 
 def frame_nll(logits: torch.Tensor, rolls: torch.Tensor) -> torch.Tensor:
@@ -76,7 +84,7 @@ def roll_from_numpy(model: RollModel) -> RollNet:
             "train it with the NumPy engine, or anew in the torch convention"
         )
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
-    net = RollNet(model.cell, model.hidden, model.layers, model.dropout).to(dtype)
+    net = RollNet(model.cell, model.hidden, model.layers, model.dropout, model.opening).to(dtype)
     p = {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}
 
     def put(tensor: torch.Tensor, value: np.ndarray) -> None:
@@ -93,6 +101,8 @@ def roll_from_numpy(model: RollModel) -> RollNet:
                 put(b_hh[2 * model.hidden :], p[f"l{k}.bhn"])
         put(net.head.weight, p["head.W"].T)
         put(net.head.bias, p["head.b"])
+        if net.first is not None:
+            put(net.first, p[OPENING])
     return net
 
 
@@ -114,6 +124,8 @@ def roll_to_numpy(net: RollNet, dtype: str = "float32") -> RollModel:
         params[f"l{k}.b"] = blocks(cell, b_ih + b_hh)
     params["head.W"] = numpy_of(net.head.weight).T
     params["head.b"] = numpy_of(net.head.bias)
+    if net.first is not None:
+        params[OPENING] = numpy_of(net.first)
     params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
     convention = "torch" if cell == "gru" else "cho"
     return RollModel(params, cell, H, net.layers, float(net.dropout_p), convention)

@@ -23,12 +23,7 @@ def pieces(seed: int, lengths: tuple[int, ...], density: float = 0.1) -> list[np
 
 
 def model(
-    cell: str = "lstm",
-    layers: int = 1,
-    dropout: float = 0.0,
-    convention: str = "cho",
-    opening: bool = False,
-    input_dropout: float = 0.0,
+    cell: str = "lstm", layers: int = 1, dropout: float = 0.0, convention: str = "cho", opening: bool = False
 ) -> RollModel:
     m = RollModel.create(
         cell=cell,
@@ -39,7 +34,6 @@ def model(
         dtype="float64",
         convention=convention,
         first_rates=np.full(KEYS, 0.2) if opening else None,
-        input_dropout=input_dropout,
     )
     rng = np.random.default_rng(9)
     for w in m.params.values():  # biases off zero, so every gradient is exercised
@@ -48,24 +42,24 @@ def model(
 
 
 @pytest.mark.parametrize(
-    "cell,convention,layers,dropout,skip,opening,input_dropout",
+    "cell,convention,layers,dropout,skip,opening",
     [
-        ("lstm", "cho", 1, 0.0, False, False, 0.0),
-        ("lstm", "cho", 2, 0.4, True, False, 0.0),
-        ("gru", "cho", 1, 0.0, False, False, 0.0),
-        ("gru", "torch", 2, 0.0, False, False, 0.0),
-        ("rnn", "cho", 2, 0.3, False, False, 0.0),
-        ("lstm", "cho", 2, 0.3, False, True, 0.3),
-        ("gru", "torch", 1, 0.0, True, True, 0.5),
+        ("lstm", "cho", 1, 0.0, False, False),
+        ("lstm", "cho", 2, 0.4, True, False),
+        ("gru", "cho", 1, 0.0, False, False),
+        ("gru", "torch", 2, 0.0, False, False),
+        ("rnn", "cho", 2, 0.3, False, False),
+        ("lstm", "cho", 2, 0.3, False, True),
+        ("gru", "torch", 1, 0.0, True, True),
     ],
 )
 def test_gradients(
-    cell: str, convention: str, layers: int, dropout: float, skip: bool, opening: bool, input_dropout: float
+    cell: str, convention: str, layers: int, dropout: float, skip: bool, opening: bool
 ) -> None:
-    m = model(cell, layers, dropout, convention, opening, input_dropout)
-    rolls, lengths = pad_rolls(pieces(1, (4, 2, 3), density=0.4), np.float64)
+    m = model(cell, layers, dropout, convention, opening)
+    rolls, lengths = pad_rolls(pieces(1, (4, 2, 3)), np.float64)
     rolls[3:, 1] = np.nan  # padding: never read
-    rng = (lambda: np.random.default_rng(5)) if dropout or input_dropout else (lambda: None)
+    rng = (lambda: np.random.default_rng(5)) if dropout else (lambda: None)
     _, count, fwd = m.loss(rolls, lengths, rng(), skip)
     grads = m.backward(fwd, rolls, lengths, skip)
     assert count == (6 if skip else 9)
@@ -157,11 +151,10 @@ def test_note_rates_start_the_head_at_independent_notes() -> None:
 
 @pytest.mark.parametrize("opening", [False, True])
 def test_the_file_round_trips(tmp_path: Path, opening: bool) -> None:
-    m = model("gru", 2, 0.3, "torch", opening, 0.2)
+    m = model("gru", 2, 0.3, "torch", opening)
     save_roll(m, tmp_path / "m.saurus", extra={"valid_nll": 8.5})
     back, meta = load_roll(tmp_path / "m.saurus")
     assert (back.cell, back.hidden, back.layers, back.dropout, back.convention) == ("gru", 3, 2, 0.3, "torch")
-    assert back.input_dropout == 0.2
     assert back.opening is opening and set(back.params) == set(m.params)
     assert meta["valid_nll"] == 8.5
     for name, w in m.params.items():
@@ -180,7 +173,6 @@ def test_the_file_round_trips(tmp_path: Path, opening: bool) -> None:
         (lambda meta, arrays: meta.__setitem__("kind", "engine"), "not a piano-roll"),
         (lambda meta, arrays: meta.__setitem__("opening", True), "first.b"),
         (lambda meta, arrays: meta.__setitem__("opening", "yes"), "opening"),
-        (lambda meta, arrays: meta.__setitem__("input_dropout", 1.5), "input dropout"),
         (lambda meta, arrays: arrays.__setitem__("first.b", np.zeros(KEYS)), "unexpected arrays"),
     ],
 )
@@ -203,15 +195,3 @@ def test_a_truncated_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ModelFileError, match="not a saurus model file"):
         load_roll(path)
-
-
-def test_input_dropout_drops_notes_of_the_previous_frame_in_training_only() -> None:
-    m = model("lstm", 1, input_dropout=0.5)
-    rolls, lengths = pad_rolls(pieces(4, (6, 5), density=0.3), np.float64)
-    _, _, fwd = m.loss(rolls, lengths, np.random.default_rng(0))
-    shifted = np.concatenate([np.zeros_like(rolls[:1]), rolls[:-1]])
-    kept = fwd.x[shifted == 1]
-    assert set(np.unique(kept)) == {0.0, 2.0}  # each note dropped or scaled by 1 / (1 - p)
-    assert 0.3 < (kept == 0).mean() < 0.7
-    _, _, clean = m.loss(rolls, lengths)
-    np.testing.assert_array_equal(clean.x, shifted)

@@ -32,7 +32,6 @@ def numpy_model(
         dtype=dtype,
         convention=convention,
         first_rates=np.linspace(0.01, 0.5, KEYS) if opening else None,
-        input_dropout=0.25 if opening else 0.0,
     )
     rng = np.random.default_rng(3)
     for w in m.params.values():
@@ -65,13 +64,12 @@ def test_torch_nll_equals_numpy(
 def test_numpy_torch_numpy_round_trips(cell: str, convention: str, layers: int, opening: bool) -> None:
     m = numpy_model(cell, convention, layers, opening)
     back = roll_to_numpy(roll_from_numpy(m), dtype="float64")
-    assert (back.cell, back.hidden, back.layers, back.dropout, back.convention, back.input_dropout) == (
+    assert (back.cell, back.hidden, back.layers, back.dropout, back.convention) == (
         cell,
         6,
         layers,
         0.3,
         convention,
-        0.25 if opening else 0.0,
     )
     assert set(back.params) == set(m.params)
     for name, w in m.params.items():

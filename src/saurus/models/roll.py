@@ -2,7 +2,6 @@
 previous frame (the RNN/LSTM/GRU rows of the polyphonic-music benchmark).
 
     x_t = y_{t-1} (t >= 1),  x_0 = 0            the previous frame, multi-hot (88,)
-                                                (in training, drop(x_t) with input_dropout)
     xw^1_t = x_t W_x^1 + b^1                    h^k = layer_k(xw^k)
     xw^{k+1} = drop(h^k) W_x^{k+1} + b^{k+1}    l_t = drop(h^L_t) W_y + b_y   (88 logits)
 
@@ -123,7 +122,6 @@ class RollModel(LayerStack):
     layers: int
     dropout: float = 0.0
     convention: str = "cho"  # the GRU's: "cho" or "torch" (see saurus.models.cells)
-    input_dropout: float = 0.0  # on the previous frame's notes, in training only
     kind: ClassVar[str] = "piano-roll"
 
     @classmethod
@@ -139,14 +137,12 @@ class RollModel(LayerStack):
         convention: str = "cho",
         note_rates: np.ndarray | None = None,
         first_rates: np.ndarray | None = None,
-        input_dropout: float = 0.0,
     ) -> RollModel:
         """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch, biases 0, LSTM forget biases 1;
         with `note_rates` (88,) (each key's frequency in training frames), head.b starts at
         their logits, so the first step predicts like independent notes; `first_rates`
         (88,) gives the model an opening, first.b = their logits."""
         check_structure(cell, convention, hidden, layers, dropout, OptionError)
-        check_dropout("input dropout", input_dropout, OptionError)
         if dtype not in DTYPES:
             raise OptionError(f"unknown dtype {dtype!r}; choose float32 or float64")
         rng = np.random.default_rng(seed)
@@ -166,7 +162,7 @@ class RollModel(LayerStack):
             params["head.b"][:] = logits_of(note_rates)
         if first_rates is not None:
             params[OPENING][:] = logits_of(first_rates)
-        return cls(params, cell, hidden, layers, float(dropout), convention, float(input_dropout))
+        return cls(params, cell, hidden, layers, float(dropout), convention)
 
     @property
     def opening(self) -> bool:
@@ -190,9 +186,6 @@ class RollModel(LayerStack):
         first input) puts an opening's logits at t = 0."""
         p, cell = self.params, self.layer_cell
         x = np.asarray(x, dtype=self.dtype)
-        dropped = dropout_mask(x.shape, self.input_dropout, rng, self.dtype)
-        if dropped is not None:
-            x = x * dropped
         inputs: list[np.ndarray] = []
         caches, masks, final = [], [], []
         below = x
@@ -300,7 +293,7 @@ class RollModel(LayerStack):
 
     def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"kind": self.kind, "keys": KEYS, "convention": self.convention, "opening": self.opening}
-        meta.update({k: getattr(self, k) for k in ("cell", "hidden", "layers", "dropout", "input_dropout")})
+        meta.update({k: getattr(self, k) for k in ("cell", "hidden", "layers", "dropout")})
         return meta, dict(self.params)
 
     @classmethod
@@ -309,13 +302,11 @@ class RollModel(LayerStack):
         cell, hidden, layers = meta.get("cell"), meta.get("hidden"), meta.get("layers")
         dropout, convention = meta.get("dropout", 0.0), meta.get("convention", "cho")
         opening = meta.get("opening", False)  # files of saurus before the opening have none
-        input_dropout = meta.get("input_dropout", 0.0)
         if meta.get("keys") != KEYS:
             raise ModelFileError(f"the model is not over the {KEYS} piano keys")
         if not isinstance(opening, bool):
             raise ModelFileError(f"the opening must be true or false, not {opening!r}")
         check_structure(cell, convention, hidden, layers, dropout, ModelFileError)
-        check_dropout("input dropout", input_dropout, ModelFileError)
         dtype = arrays.get("head.W", np.zeros(0, np.int8)).dtype
         if dtype not in (np.float32, np.float64):
             raise ModelFileError("the weight head.W is missing or not float32/float64")
@@ -330,12 +321,7 @@ class RollModel(LayerStack):
         extra = sorted(set(arrays) - set(params))
         if extra:
             raise ModelFileError(f"the model holds unexpected arrays: {', '.join(extra[:3])}")
-        return cls(params, cell, hidden, layers, float(dropout), convention, float(input_dropout))
-
-
-def check_dropout(name: str, value: Any, error: type[Exception]) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise error(f"the {name} must be in [0, 1), got {value!r}")
+        return cls(params, cell, hidden, layers, float(dropout), convention)
 
 
 def check_structure(
@@ -353,4 +339,5 @@ def check_structure(
     for name, value, most in (("hidden size", hidden, MAX_HIDDEN), ("layer count", layers, MAX_LAYERS)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= most:
             raise error(f"the {name} must be a whole number in 1..{most}, got {value!r}")
-    check_dropout("dropout", dropout, error)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise error(f"the dropout must be in [0, 1), got {dropout!r}")

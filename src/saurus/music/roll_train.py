@@ -60,7 +60,6 @@ class RollConfig:
     hidden: int = 256
     layers: int = 1
     dropout: float = 0.3
-    input_dropout: float = 0.0  # on the previous frame's notes
     lr: float = 3e-3
     clip: float = 1.0
     batch: int = 4  # small batches: JSB at 120 s, batch 4 reached 8.23 (valid), 2 8.27, 8 8.46
@@ -187,7 +186,6 @@ def new_roll_model(config: RollConfig, train: Sequence[np.ndarray]) -> RollModel
         convention="torch" if config.engine == "torch" and config.cell == "gru" else "cho",
         note_rates=rates,
         first_rates=opening_rates(train, rates) if config.opening else None,
-        input_dropout=config.input_dropout,
     )
 
 

@@ -4,7 +4,6 @@ from the NumPy weights.
 RollNet reads rolls (B, W, 88) batch-first and predicts frame t from frames < t:
 
     x = [0, y_0, ..., y_{W-2}]          the previous frames, the first an empty frame
-                                        (dropped out by input_dropout in training)
     h = rnn(x)  (torch.nn.LSTM / GRU / RNN over the 88-key multi-hot input, dropout
                  between layers)        logits = drop(h) W_y + b_y
     logits_0 = first                    with an opening: a buffer, so no step moves it
@@ -35,19 +34,9 @@ from saurus.training.backends.torch.modules import RNNS
 class RollNet(nn.Module):
     first: torch.Tensor | None
 
-    def __init__(
-        self,
-        cell: str,
-        hidden: int,
-        layers: int,
-        dropout: float,
-        opening: bool = False,
-        input_dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, cell: str, hidden: int, layers: int, dropout: float, opening: bool = False) -> None:
         super().__init__()
         self.cell, self.hidden, self.layers, self.dropout_p = cell, hidden, layers, dropout
-        self.input_dropout_p = input_dropout
-        self.drop_in = nn.Dropout(input_dropout)
         between = dropout if layers > 1 else 0.0  # torch warns about dropout after a last layer
         self.rnn = RNNS[cell](KEYS, hidden, num_layers=layers, batch_first=True, dropout=between)
         self.drop = nn.Dropout(dropout)
@@ -56,7 +45,7 @@ class RollNet(nn.Module):
 
     def forward(self, rolls: torch.Tensor) -> torch.Tensor:
         """Logits (B, W, 88) of every frame of rolls (B, W, 88) given the frames before it."""
-        previous = self.drop_in(F.pad(rolls[:, :-1], (0, 0, 1, 0)))
+        previous = F.pad(rolls[:, :-1], (0, 0, 1, 0))
         h, _ = self.rnn(previous)
         logits = self.head(self.drop(h))
         if self.first is None:
@@ -95,9 +84,7 @@ def roll_from_numpy(model: RollModel) -> RollNet:
             "train it with the NumPy engine, or anew in the torch convention"
         )
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
-    net = RollNet(
-        model.cell, model.hidden, model.layers, model.dropout, model.opening, model.input_dropout
-    ).to(dtype)
+    net = RollNet(model.cell, model.hidden, model.layers, model.dropout, model.opening).to(dtype)
     p = {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}
 
     def put(tensor: torch.Tensor, value: np.ndarray) -> None:
@@ -141,6 +128,4 @@ def roll_to_numpy(net: RollNet, dtype: str = "float32") -> RollModel:
         params[OPENING] = numpy_of(net.first)
     params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
     convention = "torch" if cell == "gru" else "cho"
-    return RollModel(
-        params, cell, H, net.layers, float(net.dropout_p), convention, float(net.input_dropout_p)
-    )
+    return RollModel(params, cell, H, net.layers, float(net.dropout_p), convention)

@@ -172,7 +172,7 @@ def test_bad_settings_and_data_are_refused() -> None:
 def test_the_average_is_the_moving_mean_of_the_weights_by_hand(engine: str) -> None:
     if engine == "torch":
         pytest.importorskip("torch")
-    plain_config = RollConfig(engine=engine, hidden=5, dropout=0.0, lr=1e-2, seed=3)
+    plain_config = RollConfig(engine=engine, hidden=5, dropout=0.0, lr=1e-2, seed=3, average=0.0)
     averaged_config = replace(plain_config, average=0.5)
     plain = roll_train.trainee_for(new_roll_model(plain_config, TRAIN), plain_config)
     averaged = roll_train.trainee_for(new_roll_model(plain_config, TRAIN), averaged_config)

@@ -139,3 +139,12 @@ class Schedule:
         if self.kind == "step":
             return self.lr * self.gamma ** min(int(rest * (self.drops + 1)), self.drops)
         return self.lr
+
+
+def average_rate(beta: float, steps: int) -> float:
+    """1 - b_n, the weight of step n's weights in a moving average of the weights,
+
+        w_avg <- w_avg + (1 - b_n) (w - w_avg),     b_n = min(beta, (1 + n) / (10 + n)),
+
+    the ramp letting the first steps count while the average is young."""
+    return 1.0 - min(beta, (1.0 + steps) / (10.0 + steps))

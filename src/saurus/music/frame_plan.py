@@ -32,6 +32,8 @@ frame, all frames; 2 threads unless said):
          (86 epochs, one thread), 2 x 256 8.25 (71); on one thread, 2 x 384 reached
          8.08 at 290 s and settled at 8.02 (120 epochs), 1 x 256 settled at 8.29; at
          120 s with 2 threads, 2 x 384 made 49 to 54 epochs and reached 8.23 to 8.27.
+         With the first frame fit apart and the weights averaged (music.roll_train):
+         1 x 384 8.05 at 120 s (2 threads), 2 x 384 7.89 to 7.97 at 600 s (one thread).
 Then, around the size:
 
     dropout   0.3, or 0.4 past 10 parameters an id (notes) or 50 a frame (roll): the

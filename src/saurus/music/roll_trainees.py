@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from saurus.models.optim import Optimizer, clip_global_norm
+from saurus.models.optim import Optimizer, average_rate, clip_global_norm
 from saurus.models.roll import OPENING, RollModel
 
 
@@ -43,11 +43,6 @@ class RollTrainee(Protocol):
     def restore(self, model: RollModel) -> None: ...
 
     def set_lr(self, lr: float) -> None: ...
-
-
-def average_rate(beta: float, steps: int) -> float:
-    """1 - b_n: the weight of step n's weights in the moving average (module)."""
-    return 1.0 - min(beta, (1.0 + steps) / (10.0 + steps))
 
 
 class NumpyRollTrainee:

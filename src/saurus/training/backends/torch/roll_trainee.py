@@ -14,8 +14,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from saurus.models.optim import average_rate
 from saurus.models.roll import RollModel
-from saurus.music.roll_trainees import average_rate
 from saurus.training.backends.torch.roll import frame_nll, masked_nll, roll_from_numpy, roll_to_numpy
 
 

@@ -146,3 +146,12 @@ def test_a_piece_longer_than_the_transformers_positions_is_one_clear_error() -> 
     config = FrameTrainConfig(family="transformer", context=16, engine="torch", hidden=8, heads=2)
     with pytest.raises(OptionError, match="--context"):
         train_frames(pieces, pieces, config, pitches=PITCHES)
+
+
+def test_long_pieces_train_in_chunks_of_at_most_128_frames() -> None:
+    rng = np.random.default_rng(3)
+    long, short = rng.random((300, PITCHES)) < 0.3, rng.random((20, PITCHES)) < 0.3
+    config = FrameTrainConfig(hidden=8, batch=1, max_passes=2, transpose=0, engine="numpy")
+    fit = train_frames([long, short], [short], config, pitches=PITCHES)
+    assert fit.steps == 2 * 4  # a pass: 3 chunks of 100 frames, and the short piece
+    assert fit.valid == pytest.approx(frame_nll(fit.model, [short]), rel=1e-9)

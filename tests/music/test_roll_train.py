@@ -14,6 +14,7 @@ import pytest
 from saurus.errors import DataError, OptionError
 from saurus.models.roll import KEYS, pad_rolls
 from saurus.music import roll_train
+from saurus.music.chunks import chunked
 from saurus.music.roll_train import (
     RollConfig,
     augmented,
@@ -196,3 +197,28 @@ def test_the_average_is_the_moving_mean_of_the_weights_by_hand(engine: str) -> N
     averaged.restore(plain.snapshot())  # both the weights and their average
     for name, w in plain.snapshot().params.items():
         np.testing.assert_allclose(averaged.snapshot().params[name], w, rtol=1e-6, err_msg=name)
+
+
+def test_long_pieces_train_in_chunks_but_validate_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    long = [chorale(0, 300, 30), chorale(1, 40, 32)]
+    pieces = chunked(long, 128)
+    assert [len(p) for p in pieces] == [100, 100, 100, 40] and pieces[3] is long[1]
+    np.testing.assert_array_equal(np.concatenate(pieces[:3]), long[0])
+    made, seen = roll_train.trainee_for, []
+
+    def counting(*args: Any) -> Any:
+        trainee = made(*args)
+        step = trainee.train_batch
+
+        def train_batch(rolls: np.ndarray, lengths: np.ndarray, rng: Any) -> float:
+            seen.extend(lengths.tolist())
+            return step(rolls, lengths, rng)
+
+        trainee.train_batch = train_batch
+        return trainee
+
+    monkeypatch.setattr(roll_train, "trainee_for", counting)
+    result = train_roll(long, [chorale(2, 300, 30)], RollConfig(hidden=4, batch=1, max_epochs=1, max_shift=0))
+    assert sorted(seen) == [40, 100, 100, 100]
+    want = evaluate_roll(result.model, [chorale(2, 300, 30)])  # scored whole: 300 frames
+    assert result.valid == pytest.approx(want, rel=1e-6)

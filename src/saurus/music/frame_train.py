@@ -20,6 +20,9 @@ saurus.music.transposing):
 
     y'_k = y_k + k  for a pitch,   FRAME_END stays   (the order within a frame is kept)
 
+Training pieces longer than 128 frames are cut into chunks (saurus.music.chunks), so that
+few long pieces still make many steps; validation pieces are scored whole.
+
 Batches: the pieces of a pass are shuffled, sorted by length within windows of
 SORT_WINDOW batches (less padding), cut into batches, and the batches shuffled.
 """
@@ -33,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from saurus.errors import OptionError
+from saurus.music.chunks import chunked
 from saurus.music.frame_eval import Convention, nll_per_frame
 from saurus.music.frame_model import FrameModel, create_frame_model, frame_vocab, padded_ids, piece_ids
 from saurus.music.frame_plan import step_seconds
@@ -235,7 +239,7 @@ def train_frames(
     """Train on the (T, P) pieces of `train`, early-stopped on `valid`; the NumPy model
     with the best validation weights (those so far, after a Ctrl-C)."""
     config = config.resolved()
-    train_ids, valid_ids = piece_ids(train), piece_ids(valid)
+    train_ids, valid_ids = piece_ids(chunked(train)), piece_ids(valid)
     longest = max(len(y) for y in [*train_ids, *valid_ids])
     if config.family == "transformer" and longest > config.context:
         raise OptionError(
@@ -283,7 +287,7 @@ def measure_notes(
     """Seconds a training id costs at each (layers, hidden) rung: one step of a batch of
     median-length pieces after a warm-up step on two of them (saurus.music.frame_plan)."""
     config = config.resolved()
-    ids = sorted(piece_ids(train), key=len)
+    ids = sorted(piece_ids(chunked(train)), key=len)
     middle = len(ids) // 2
     pieces = ids[max(0, middle - config.batch // 2) :][: config.batch]
     batch, warm = batch_first(pieces, pitches), batch_first(pieces[:2], pitches)

@@ -1,7 +1,8 @@
 """Training the piano-roll model (saurus.models.roll) on pieces of (T, 88) frames, with
 either engine, scored as the papers score it (saurus.music.frame_eval).
 
-Each epoch shuffles the training pieces into batches of `batch` pieces (padded, masked),
+Training pieces longer than 128 frames are cut into chunks first (saurus.music.chunks;
+validation pieces are scored whole). Each epoch shuffles the training pieces into batches of `batch` pieces (padded, masked),
 optionally transposes every piece by k semitones: k = 0 with probability keep_key, else
 drawn per piece per epoch uniformly from the shifts in -max_shift..max_shift that keep
 all its notes on the 88 keys (saurus.music.transposing):
@@ -47,6 +48,7 @@ import numpy as np
 
 from saurus.errors import DataError, OptionError
 from saurus.models.roll import KEYS, RollModel, pad_rolls
+from saurus.music.chunks import chunked
 from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
 from saurus.music.frame_plan import step_seconds
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
@@ -202,7 +204,7 @@ def measure_roll(
     median-length pieces after a warm-up step on two of them (saurus.music.frame_plan)."""
     config.check()
     check_pieces(train, "training")
-    ordered = sorted(train, key=len)
+    ordered = sorted(chunked(train), key=len)
     middle = len(ordered) // 2
     pieces = ordered[max(0, middle - config.batch // 2) :][: config.batch]
     rolls, lengths = pad_rolls(pieces)
@@ -230,7 +232,8 @@ def train_roll(
     check_pieces(train, "training")
     check_pieces(valid, "validation")
     rng = np.random.default_rng(config.seed)
-    trainee = trainee_for(new_roll_model(config, train), config)
+    trainee = trainee_for(new_roll_model(config, train), config)  # the opening: whole pieces
+    train = chunked(train)
     start, lr = clock(), config.lr
     best: tuple[float, int, RollModel, dict[Convention, float]] | None = None
     history: list[dict[str, float]] = []

@@ -2,10 +2,11 @@
 either engine, scored as the papers score it (saurus.music.frame_eval).
 
 Training pieces longer than 128 frames are cut into chunks first (saurus.music.chunks;
-validation pieces are scored whole). Each epoch shuffles the training pieces into batches of `batch` pieces (padded, masked),
-optionally transposes every piece by k semitones: k = 0 with probability keep_key, else
-drawn per piece per epoch uniformly from the shifts in -max_shift..max_shift that keep
-all its notes on the 88 keys (saurus.music.transposing):
+validation pieces are scored whole). Each epoch shuffles the training pieces into
+batches of `batch` pieces (padded, masked), optionally transposes every piece by k
+semitones: k = 0 with probability keep_key, else drawn per piece per epoch uniformly from
+the shifts in -max_shift..max_shift that keep all its notes on the 88 keys
+(saurus.music.transposing):
 
     k in [max(-max_shift, -lo), min(max_shift, 87 - hi)]   (lo, hi: its lowest, highest key)
 
@@ -27,10 +28,10 @@ saurus.music.roll_trainees); on JSB's valid split at 600 s (2 x 384, one thread)
 0.998 reached 7.965 and 0.99 7.976, against 7.990 with none.
 
 After every epoch the validation split is scored; the weights with the lowest validation
-NLL (under `select`) are kept. Training
-stops after `patience` epochs without a better one, after `max_epochs`, or at the first
-epoch end past `budget_s` seconds. The learning rate is multiplied by `decay` whenever
-`decay_after` epochs pass without a better one. The test split is never seen here.
+NLL (under `select`) are kept. Training stops after `patience` epochs without a better
+one, after `max_epochs`, or at the first epoch end past `budget_s` seconds. The learning
+rate is multiplied by `decay` whenever `decay_after` epochs pass without a better one.
+The test split is never seen here.
 
 A Ctrl-C or SIGTERM waits for the end of the batch or evaluation under way
 (training.interrupts), then ends the run at once with the best weights evaluated so far

@@ -51,6 +51,8 @@ class NumpyRollTrainee:
     def __init__(self, model: RollModel, lr: float, clip: float, average: float = 0.0) -> None:
         self.model, self.lr, self.clip, self.beta = copy.deepcopy(model), lr, clip, average
         self.optimizer = Optimizer("adam")
+        # the weights the steps move (the same arrays: restore writes into them in place)
+        self.trained = {k: w for k, w in self.model.params.items() if k != OPENING}
         self.averaged = copy.deepcopy(self.model.params) if average else None
 
     def train_batch(self, rolls: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> float:
@@ -58,7 +60,7 @@ class NumpyRollTrainee:
         grads = self.model.backward(fwd, rolls, lengths)
         grads.pop(OPENING, None)
         clip_global_norm(grads, self.clip)
-        self.optimizer.step({k: w for k, w in self.model.params.items() if k != OPENING}, grads, self.lr)
+        self.optimizer.step(self.trained, grads, self.lr)
         if self.averaged is not None:
             rate = average_rate(self.beta, self.optimizer.steps)
             for name, w in self.model.params.items():

@@ -83,3 +83,21 @@ def test_training_lowers_the_validation_nll_and_numpy_scores_what_torch_scores(
     numpy_nll = frame_nll(fit.model, valid)
     for convention in torch_nll:
         assert numpy_nll[convention] == pytest.approx(torch_nll[convention], rel=1e-5)
+
+
+def test_scoring_in_length_order_gives_each_piece_its_own_likelihoods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saurus.music import frame_train
+    from saurus.music.frame_train import new_trainee, trainee_log_likelihoods
+
+    monkeypatch.setattr(frame_train, "EVAL_BATCH", 2)  # several batches, cut from sorted lengths
+    rng = np.random.default_rng(3)
+    pieces = piece_ids(chord_pieces(rng, 7))
+    assert sorted(map(len, pieces)) != [len(p) for p in pieces]  # not already in length order
+    trainee = new_trainee(FrameTrainConfig(hidden=8, embed=4, engine="torch").resolved(), PITCHES)
+    together = trainee_log_likelihoods(trainee, pieces, PITCHES)
+    for piece, scored in zip(pieces, together, strict=True):
+        alone = trainee_log_likelihoods(trainee, [piece], PITCHES)[0]
+        assert scored.shape == alone.shape and scored.shape[0] == int((piece == PITCHES).sum())
+        np.testing.assert_allclose(scored, alone, rtol=1e-5, atol=1e-6)

@@ -66,10 +66,7 @@ def test_the_same_seed_trains_the_same_weights() -> None:
         np.testing.assert_array_equal(w, b.model.params[name])
 
 
-def test_the_budget_and_patience_stop_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = iter(range(0, 1000, 10))
-    config = RollConfig(hidden=4, max_epochs=50, budget_s=25)
-    assert train_roll(TRAIN, VALID, config, clock=lambda: next(ticks)).epochs == 3
+def test_patience_stops_training_and_the_lr_decays(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(roll_train, "score", lambda *_: {"all": 5.0, "skip-first": 5.0})
     rows: list[dict[str, float]] = []
     stalled = RollConfig(hidden=4, lr=1e-3, max_epochs=50, patience=3, decay=0.5, decay_after=2)
@@ -222,3 +219,35 @@ def test_long_pieces_train_in_chunks_but_validate_whole(monkeypatch: pytest.Monk
     assert sorted(seen) == [40, 100, 100, 100]
     want = evaluate_roll(result.model, [chorale(2, 300, 30)])  # scored whole: 300 frames
     assert result.valid == pytest.approx(want, rel=1e-6)
+
+
+def test_the_budget_cuts_an_epoch_short_and_keeps_time_for_its_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [0.0]
+    made = roll_train.trainee_for
+
+    def timed_trainee(*args: Any) -> Any:
+        trainee = made(*args)
+        step = trainee.train_batch
+
+        def train_batch(*a: Any) -> float:
+            now[0] += 1.0  # a step costs a second
+            return step(*a)
+
+        trainee.train_batch = train_batch
+        return trainee
+
+    def slow_score(*_: Any) -> dict[str, float]:
+        now[0] += 5.0  # an evaluation five
+        return {"all": 5.0 - now[0] / 100, "skip-first": 5.0}
+
+    monkeypatch.setattr(roll_train, "trainee_for", timed_trainee)
+    monkeypatch.setattr(roll_train, "score", slow_score)
+    config = RollConfig(hidden=4, batch=1, max_epochs=50, budget_s=30, max_shift=0)
+    result = train_roll(TRAIN, VALID, config, clock=lambda: now[0])
+    # 8 pieces an epoch: epoch 1 ends at 8 s and is evaluated by 13; epoch 2 is cut once
+    # 13 + k + 5 >= 30 (k = 12 steps, more than an epoch: so it ends whole at 21, evaluated
+    # by 26); epoch 3 is cut at its first step (27 + 5 >= 30) and evaluated by 32
+    assert [round(r["seconds"]) for r in result.history] == [13, 26, 32]
+    assert result.epochs == 3 and result.seconds <= config.budget_s + 5

@@ -91,3 +91,34 @@ def test_a_second_ctrl_c_during_the_last_evaluation_is_the_callers() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         fit_masked(trainee, one_pass, evaluate, lr=1.0)
+
+
+class Clock:
+    """Seconds that pass only when told: a step costs 1, an evaluation `evaluation`."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_budget_keeps_time_for_the_last_evaluation() -> None:
+    clock, trainee = Clock(), CountingTrainee()
+    stepped = trainee.train_batch
+
+    def step(batch: Batch) -> float:
+        clock.now += 1.0
+        return stepped(batch)
+
+    trainee.train_batch = step  # type: ignore[method-assign]
+
+    def evaluate() -> float:
+        clock.now += 4.0  # an evaluation costs four steps' time
+        return 10.0 - trainee.steps
+
+    fit = fit_masked(trainee, one_pass, evaluate, lr=1.0, budget_s=20.0, clock=clock)
+    # pass 1: steps to 3 s, evaluated by 7; pass 2: to 10, evaluated by 14; pass 3 is cut
+    # after its second step (16 + 4 >= 20) and evaluated: the run ends at 20 s, not 24
+    assert fit.stopped == "budget" and fit.steps == 8 and fit.scores == [7.0, 4.0, 2.0]
+    assert fit.seconds == 20.0

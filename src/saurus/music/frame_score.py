@@ -7,8 +7,9 @@ x_k = y_{k-1} (x_1 = FRAME_END):
     log P(x_t | x_<t) = sum over the ids k of frame t of log q_k(y_k)
 
 which frame_eval turns into the NLL per frame of a split ("all" frames, or "skip-first").
-Pieces are scored in padded batches; a padded batch gives each piece what it gets alone,
-since a row's logits never read another row and padding comes after its ids.
+Pieces are scored in padded batches of near-equal lengths (saurus.music.length_batches);
+a padded batch gives each piece what it gets alone, since a row's logits never read
+another row and padding comes after its ids.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from saurus.models.recurrent import CharModel
 from saurus.music.frame_eval import Convention, nll_per_frame
 from saurus.music.frame_model import FrameModel, padded_ids, piece_ids, pitches_of
 from saurus.music.frame_tokens import frame_log_likelihoods, masked_log_softmax
+from saurus.music.length_batches import length_batches
 
 BATCH = 16  # pieces per forward pass
 
@@ -35,13 +37,14 @@ def logits_of(model: FrameModel, inputs: np.ndarray) -> np.ndarray:
 def id_log_probs(model: FrameModel, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
     """log q_k(y_k) for every id of each sequence, (L_i,) float64 each."""
     pitches = pitches_of(model)
-    out: list[np.ndarray] = []
-    for start in range(0, len(sequences), BATCH):
-        group = sequences[start : start + BATCH]
+    out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    for chosen in length_batches(sequences, BATCH):
+        group = [sequences[i] for i in chosen]
         inputs, targets, _ = padded_ids(group, pitches)
         logq = masked_log_softmax(logits_of(model, inputs), inputs, pitches)
         picked = np.take_along_axis(logq, targets[..., None], axis=-1)[..., 0]
-        out.extend(picked[: len(y), b] for b, y in enumerate(group))
+        for b, (i, y) in enumerate(zip(chosen, group, strict=True)):
+            out[i] = picked[: len(y), b]
     return out
 
 

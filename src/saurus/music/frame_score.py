@@ -22,7 +22,7 @@ from saurus.models.recurrent import CharModel
 from saurus.music.frame_eval import Convention, nll_per_frame
 from saurus.music.frame_model import FrameModel, padded_ids, piece_ids, pitches_of
 from saurus.music.frame_tokens import frame_log_likelihoods, masked_log_softmax
-from saurus.music.length_batches import length_batches
+from saurus.music.length_batches import by_length
 
 BATCH = 16  # pieces per forward pass
 
@@ -37,15 +37,14 @@ def logits_of(model: FrameModel, inputs: np.ndarray) -> np.ndarray:
 def id_log_probs(model: FrameModel, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
     """log q_k(y_k) for every id of each sequence, (L_i,) float64 each."""
     pitches = pitches_of(model)
-    out: list[np.ndarray] = [np.empty(0)] * len(sequences)
-    for chosen in length_batches(sequences, BATCH):
-        group = [sequences[i] for i in chosen]
+
+    def score(group: list[np.ndarray]) -> list[np.ndarray]:
         inputs, targets, _ = padded_ids(group, pitches)
         logq = masked_log_softmax(logits_of(model, inputs), inputs, pitches)
         picked = np.take_along_axis(logq, targets[..., None], axis=-1)[..., 0]
-        for b, (i, y) in enumerate(zip(chosen, group, strict=True)):
-            out[i] = picked[: len(y), b]
-    return out
+        return [picked[: len(y), b] for b, y in enumerate(group)]
+
+    return by_length(sequences, BATCH, score)
 
 
 def piece_log_likelihoods(model: FrameModel, pieces: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -43,7 +43,7 @@ from saurus.music.frame_plan import step_seconds
 from saurus.music.frame_tokens import frame_log_likelihoods, log_mask
 from saurus.music.frame_trainees import NumpyFrameTrainee
 from saurus.music.jsb import PITCHES
-from saurus.music.length_batches import length_batches
+from saurus.music.length_batches import by_length
 from saurus.music.transposing import NOTES_KEEP, draw_shift
 from saurus.training.config import INSTALL_HINT, torch_available
 from saurus.training.masked_fit import MaskedTrainee, fit_masked
@@ -182,14 +182,12 @@ def trainee_log_likelihoods(
 ) -> list[np.ndarray]:
     """(T_i,) log P(x_t | x_<t) of each sequence's frames under the trainee's weights
     (batched by length: saurus.music.length_batches)."""
-    out: list[np.ndarray] = [np.empty(0)] * len(sequences)
-    for chosen in length_batches(sequences, EVAL_BATCH):
-        group = [sequences[i] for i in chosen]
-        inputs, targets, _ = batch_first(group, pitches)
-        logq = trainee.target_log_probs(inputs, targets)
-        for b, (i, y) in enumerate(zip(chosen, group, strict=True)):
-            out[i] = frame_log_likelihoods(y, logq[b, : len(y)], pitches)
-    return out
+
+    def score(group: list[np.ndarray]) -> list[np.ndarray]:
+        logq = trainee.target_log_probs(*batch_first(group, pitches)[:2])
+        return [frame_log_likelihoods(y, logq[b, : len(y)], pitches) for b, y in enumerate(group)]
+
+    return by_length(sequences, EVAL_BATCH, score)
 
 
 def torch_log_likelihoods(

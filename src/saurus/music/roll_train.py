@@ -30,8 +30,9 @@ saurus.music.roll_trainees); on JSB's valid split at 600 s (2 x 384, one thread)
 After every epoch the validation split is scored; the weights with the lowest validation
 NLL (under `select`) are kept. Training stops after `patience` epochs without a better
 one, after `max_epochs`, or at the budget: the epoch under way is cut short (and
-evaluated) once the seconds spent plus the longest evaluation so far reach `budget_s`,
-so that the run ends near `budget_s` however long an epoch or an evaluation. The learning
+evaluated) once the seconds spent plus the longest evaluation so far reach `budget_s`
+(training.eval_budget), so that the run ends near `budget_s` however long an epoch or an
+evaluation. The learning
 rate is multiplied by `decay` whenever `decay_after` epochs pass without a better one.
 The test split is never seen here.
 
@@ -57,6 +58,7 @@ from saurus.music.frame_plan import step_seconds
 from saurus.music.length_batches import length_batches
 from saurus.music.roll_trainees import NumpyRollTrainee, RollTrainee
 from saurus.music.transposing import ROLL_KEEP, draw_shift
+from saurus.training.eval_budget import EvalBudget
 from saurus.training.interrupts import step_signals
 
 ENGINES = ("numpy", "torch")
@@ -237,12 +239,11 @@ def train_roll(
     rng = np.random.default_rng(config.seed)
     trainee = trainee_for(new_roll_model(config, train), config)  # the opening: whole pieces
     train = chunked(train)
-    start, lr = clock(), config.lr
+    budget, lr = EvalBudget(config.budget_s, clock), config.lr
     best: tuple[float, int, RollModel, dict[Convention, float]] | None = None
     history: list[dict[str, float]] = []
     epoch = since_best = 0
     interrupted = out_of_time = False
-    reserve = 0.0  # the longest evaluation so far, kept free at the end of the budget
     with step_signals() as signals:
         try:
             while epoch < config.max_epochs:
@@ -256,13 +257,11 @@ def train_roll(
                     loss = trainee.train_batch(rolls, lengths, rng)
                     nats, count = nats + loss * lengths.sum(), count + lengths.sum()
                     signals.deliver()
-                    if clock() - start + reserve >= config.budget_s:
+                    if budget.exhausted():
                         out_of_time = True
                         break
-                evaluated = clock()
-                scores = score(trainee.log_likelihoods, valid)
-                reserve = max(reserve, clock() - evaluated)
-                row = {"epoch": epoch, "seconds": clock() - start, "train": nats / count, "lr": lr}
+                scores = budget.evaluate(lambda: score(trainee.log_likelihoods, valid))
+                row = {"epoch": epoch, "seconds": budget.spent(), "train": nats / count, "lr": lr}
                 row.update({f"valid_{c}": v for c, v in scores.items()})
                 history.append(row)
                 if on_epoch is not None:
@@ -287,4 +286,4 @@ def train_roll(
     if best is None:  # interrupted before the first evaluation: outside the block, a second Ctrl-C ends it
         scores = score(trainee.log_likelihoods, valid)
         best = (scores[config.select], epoch, trainee.snapshot(), scores)
-    return RollResult(best[2], best[3], best[1], epoch, clock() - start, history, interrupted)
+    return RollResult(best[2], best[3], best[1], epoch, budget.spent(), history, interrupted)

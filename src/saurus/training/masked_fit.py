@@ -21,9 +21,9 @@ run ends at once with the best weights evaluated so far (the current ones are ev
 when none were yet), and `stopped` says "interrupted". A second signal while one waits
 acts at once, and one during that last evaluation is the caller's KeyboardInterrupt.
 
-The budget holds the evaluations too: the pass under way is cut short once the seconds
-spent plus the longest evaluation so far reach `budget_s`, and evaluated, so the run
-ends near `budget_s` even where one evaluation takes many steps' time.
+The budget holds the evaluations too (training.eval_budget): the pass under way is cut
+short once the seconds spent plus the longest evaluation so far reach `budget_s`, and
+evaluated.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from saurus.training.eval_budget import EvalBudget
 from saurus.training.interrupts import step_signals
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs, targets, weights: (B, L) each
@@ -80,15 +81,12 @@ def fit_masked(
 ) -> MaskedFit:
     """Train `trainee` in place; it ends holding the weights of its best evaluation."""
     fit, best, waited = MaskedFit(), None, 0
-    begin = clock()
-    reserve = 0.0  # the longest evaluation so far: kept free at the end of the budget
+    budget = EvalBudget(budget_s, clock)
     trainee.set_lr(lr)
 
     def judge() -> None:
-        nonlocal best, waited, lr, reserve
-        started = clock()
-        score = float(evaluate())
-        reserve = max(reserve, clock() - started)
+        nonlocal best, waited, lr
+        score = float(budget.evaluate(evaluate))
         fit.scores.append(score)
         if score < fit.best:
             fit.best, best, waited = score, trainee.snapshot(), 0
@@ -96,7 +94,7 @@ def fit_masked(
             waited += 1
             lr *= 0.5
             trainee.set_lr(lr)
-        fit.seconds = clock() - begin
+        fit.seconds = budget.spent()
 
     with step_signals() as signals:
         try:
@@ -105,7 +103,7 @@ def fit_masked(
                     trainee.train_batch(batch)
                     fit.steps += 1
                     signals.deliver()
-                    if clock() - begin + reserve >= budget_s:
+                    if budget.exhausted():
                         fit.stopped = "budget"
                         break
                 judge()
@@ -121,5 +119,5 @@ def fit_masked(
         judge()  # outside the block: a second Ctrl-C here ends the run
     if best is not None:
         trainee.restore(best)
-    fit.seconds = clock() - begin
+    fit.seconds = budget.spent()
     return fit
